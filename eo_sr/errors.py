@@ -1,0 +1,30 @@
+"""Exceptions raised by eo-sr.
+
+Every error that a user can cause (bad input, a missing tool, a server that will
+not start) derives from :class:`EoSrError`, so notebooks and the command line can
+show its message without a traceback. Subclasses also derive from the matching
+built-in exception, so ``except ValueError`` keeps working.
+"""
+from __future__ import annotations
+
+
+class EoSrError(Exception):
+    """Base class of all errors that eo-sr raises on purpose."""
+
+
+class InvalidInputError(EoSrError, ValueError):
+    """An argument makes no sense; the message says what to change."""
+
+
+class UnknownNameError(EoSrError, KeyError):
+    """A sensor, collection, band or provider name is not known.
+
+    The message lists the known names.
+    """
+
+    def __str__(self) -> str:  # KeyError would otherwise quote the message
+        return str(self.args[0]) if self.args else ""
+
+
+class ServerError(EoSrError, RuntimeError):
+    """The local STAC API could not be started or answered badly."""
