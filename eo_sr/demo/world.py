@@ -206,7 +206,7 @@ def build_world(root: Path, size: str, seed: int, *, progress: bool = True) -> d
                 lr_ids[(di, tile)] = item_id
                 folder = tmp / "lr" / item_id
                 folder.mkdir()
-                transform = lr_transform_world * lr_transform_world.translation(c0, 0)
+                transform = lr_transform_world @ lr_transform_world.translation(c0, 0)
                 final = root / "lr" / item_id
                 assets = {}
                 for b, band in enumerate(BANDS):
@@ -298,10 +298,14 @@ def build_world(root: Path, size: str, seed: int, *, progress: bool = True) -> d
                 for b in range(4)
             ])
             az, el = sc.sun_position(scene.when, *WORLD_CENTRE_LONLAT)
-            clouds = acq.CloudField(srng, E, scene.cloud_fraction, sun_azimuth=az, sun_elevation=el,
-                                    cloud_height=float(srng.uniform(800, 1500)), step=10.0,
-                                    region=(cx - h / 2, cx + h / 2, cy - h / 2, cy + h / 2))
-            thick, shadow = clouds.sample(wx, wy)
+            # A scene cast as cloudy must also show shadows: redraw until some fall on it.
+            for _ in range(25):
+                clouds = acq.CloudField(srng, E, scene.cloud_fraction, sun_azimuth=az, sun_elevation=el,
+                                        cloud_height=float(srng.uniform(800, 1500)), step=10.0,
+                                        region=(cx - h / 2, cx + h / 2, cy - h / 2, cy + h / 2))
+                thick, shadow = clouds.sample(wx, wy)
+                if scene.cloud_fraction < 0.05 or ((shadow > acq.SHADOW_MIN) & (thick < acq.CLOUD_MED)).mean() > 0.03:
+                    break
             seen = acq.add_noise(srng, acq.apply_atmosphere(img, thick, shadow), acq.HR_SNR)
             scene_gain = HR_GAIN * srng.uniform(0.96, 1.04)
             dn = acq.to_dn(seen, valid, gain=scene_gain, bias=HR_BIAS)

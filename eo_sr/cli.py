@@ -1,0 +1,184 @@
+"""The ``eo-sr`` command line.
+
+``eo-sr quickstart`` runs the pipeline as far as it exists on the offline demo
+world; ``eo-sr demo``, ``serve``, ``search`` and ``sensors`` run single steps.
+Errors that a user can fix are printed as one line, without a traceback.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from eo_sr.errors import EoSrError
+
+
+def _add_world_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--size", default="default", help="demo world size: tiny or default (default: %(default)s)")
+    p.add_argument("--seed", type=int, default=0, help="demo world seed (default: %(default)s)")
+
+
+def _world(args):
+    from eo_sr import demo
+
+    return demo.generate(args.size, seed=args.seed)
+
+
+def cmd_demo(args) -> int:
+    from eo_sr import demo
+
+    t0 = time.perf_counter()
+    world = demo.generate(args.size, seed=args.seed, root=args.root, overwrite=args.overwrite)
+    print(world.summary())
+    print(f"  ready in {time.perf_counter() - t0:.1f} s")
+    return 0
+
+
+def cmd_serve(args) -> int:
+    from eo_sr import demo
+
+    world = _world(args)
+    print(world.summary())
+    server = demo.serve_world(world, port=args.port)
+    print(f"STAC API serving {demo.LR_COLLECTION} and {demo.HR_COLLECTION} at {server.url}  (Ctrl-C stops it)")
+    print(f"  log: {server.log_path}")
+    sys.stdout.flush()
+    server.wait()
+    return 0
+
+
+def _search_to_files(catalog, out: Path, name: str, **kwargs) -> tuple[int, Path]:
+    import json
+
+    from eo_sr import stac
+
+    items = stac.search(catalog, **kwargs)
+    out.mkdir(parents=True, exist_ok=True)
+    table = out / f"{name}.parquet"
+    stac.to_geodataframe(items).to_parquet(table)
+    with open(out / f"{name}.ndjson", "w") as f:
+        for it in items:
+            f.write(json.dumps(it.to_dict(transform_hrefs=False)) + "\n")
+    return len(items), table
+
+
+def cmd_search(args) -> int:
+    from contextlib import nullcontext
+
+    from eo_sr import demo, stac
+
+    out = Path(args.out)
+    server_cm = nullcontext(args.catalog)
+    if args.catalog == "demo":
+        world = _world(args)
+        server_cm = demo.serve_world(world)
+        if args.bbox is None:
+            args.bbox = world.bbox
+    with server_cm as source:
+        catalog = stac.open_catalog(source)
+        n, table = _search_to_files(catalog, out, args.name, collections=args.collections, aoi=args.bbox,
+                                    datetime=args.datetime, max_cloud_cover=args.max_cloud)
+    print(f"{n} items from {args.collections} -> {table} (and {table.with_suffix('.ndjson').name})")
+    return 0
+
+
+def cmd_sensors(args) -> int:
+    from eo_sr import sensors
+
+    rows = sensors.sensor_table()
+    keys = ["id", "gsd", "bands", "dtype", "providers"]
+    print("  ".join(f"{k:<18}" for k in keys))
+    for r in rows:
+        print("  ".join(f"{str(r.get(k, ''))[:40]:<18}" for k in keys))
+    return 0
+
+
+def cmd_quickstart(args) -> int:
+    """Demo world -> local STAC API -> search HR and LR scenes over the AOI."""
+    from eo_sr import demo, stac
+    from eo_sr.config import cache_dir
+
+    out = Path(args.out) if args.out else cache_dir("runs", f"quickstart-{args.size}-seed{args.seed}")
+    t0 = time.perf_counter()
+    print(f"[1/3] demo world ({args.size}, seed {args.seed})")
+    world = _world(args)
+    print("      " + world.summary().replace("\n", "\n      "))
+    print("[2/3] local STAC API on 127.0.0.1")
+    with demo.serve_world(world) as server:
+        print(f"      serving at {server.url} (log {server.log_path})")
+        catalog = stac.open_catalog(server)
+        print("[3/3] search over the AOI")
+        n_hr, hr_table = _search_to_files(catalog, out, "hr_scenes", collections=demo.HR_COLLECTION,
+                                          aoi=world.bbox, max_cloud_cover=args.hr_max_cloud)
+        n_lr, lr_table = _search_to_files(catalog, out, "lr_scenes", collections=demo.LR_COLLECTION,
+                                          aoi=world.bbox)
+    print(f"      {n_hr} HR scenes with cloud cover <= {args.hr_max_cloud}% -> {hr_table}")
+    print(f"      {n_lr} LR scenes -> {lr_table}")
+    print(f"done in {time.perf_counter() - t0:.1f} s; outputs in {out}")
+    print("next: open notebooks/00_welcome.ipynb, or build the book (see README)")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="eo-sr", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="store_true", help="print the version and exit")
+    sub = parser.add_subparsers(dest="command")
+
+    p = sub.add_parser("quickstart", help="run the pipeline as far as it exists on the demo world")
+    _add_world_args(p)
+    p.add_argument("--out", help="output folder (default: <cache>/runs/quickstart-...)")
+    p.add_argument("--hr-max-cloud", type=float, default=30.0, help="HR cloud limit in %% (default: %(default)s)")
+    p.set_defaults(func=cmd_quickstart)
+
+    p = sub.add_parser("demo", help="generate the offline demo world (or reuse it)")
+    _add_world_args(p)
+    p.add_argument("--root", help="folder to write it to (default: in the cache)")
+    p.add_argument("--overwrite", action="store_true", help="regenerate even if it exists")
+    p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("serve", help="serve the demo world on a local STAC API until Ctrl-C")
+    _add_world_args(p)
+    p.add_argument("--port", type=int, default=None, help="TCP port (default: a free one)")
+    p.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser("search", help="search a STAC API and write the results as GeoParquet + ndjson")
+    _add_world_args(p)
+    p.add_argument("--catalog", default="demo",
+                   help="demo, earth-search, planetary-computer or a STAC API URL (default: %(default)s)")
+    p.add_argument("--collections", nargs="+", required=True)
+    p.add_argument("--bbox", nargs=4, type=float, metavar=("WEST", "SOUTH", "EAST", "NORTH"))
+    p.add_argument("--datetime", help="e.g. 2022-01-01/2022-03-31")
+    p.add_argument("--max-cloud", type=float, help="cloud cover limit in %%")
+    p.add_argument("--out", default="search-results", help="output folder (default: %(default)s)")
+    p.add_argument("--name", default="items", help="output file stem (default: %(default)s)")
+    p.set_defaults(func=cmd_search)
+
+    p = sub.add_parser("sensors", help="list the sensors eo-sr knows")
+    p.set_defaults(func=cmd_sensors)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.version:
+        from eo_sr import __version__
+
+        print(__version__)
+        return 0
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 1
+    try:
+        return args.func(args)
+    except EoSrError as exc:
+        print(f"eo-sr: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("eo-sr: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
