@@ -102,15 +102,16 @@ def normalize_bbox(bbox: Sequence[float]) -> list[float]:
         w, s, e, n = (float(v) for v in bbox)
     except (TypeError, ValueError):
         raise InvalidInputError(f"bbox must be four numbers [west, south, east, north], got {bbox!r}") from None
+    if max(abs(w), abs(e), abs(s), abs(n)) > 180:
+        raise InvalidInputError(f"bbox {list(bbox)} is not in degrees: is it in a projected CRS? "
+                                "Give [west, south, east, north] in EPSG:4326, or pass a GeoDataFrame "
+                                "that carries its CRS")
     if max(abs(s), abs(n)) > 90:
         if max(abs(w), abs(e)) <= 90:
             raise InvalidInputError(
                 f"bbox {list(bbox)} has a latitude beyond +-90: longitude and latitude look swapped; "
                 f"write it as [west, south, east, north], e.g. [{s}, {w}, {n}, {e}]")
         raise InvalidInputError(f"bbox {list(bbox)} has a latitude beyond +-90")
-    if max(abs(w), abs(e)) > 180:
-        raise InvalidInputError(f"bbox {list(bbox)} has a longitude beyond +-180; is it in a projected CRS? "
-                                "Give degrees (EPSG:4326) or pass a GeoDataFrame that carries its CRS")
     if s > n:
         raise InvalidInputError(f"bbox {list(bbox)} has south ({s}) > north ({n}); the order is "
                                 "[west, south, east, north]")

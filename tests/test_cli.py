@@ -1,0 +1,70 @@
+"""The eo-sr command line, run as a user would: a subprocess."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+
+
+def run(*args, cache, timeout=300):
+    env = {**os.environ, "EO_SR_CACHE": str(cache)}
+    return subprocess.run([sys.executable, "-m", "eo_sr.cli", *args], capture_output=True, text=True,
+                          env=env, timeout=timeout)
+
+
+def test_version_and_help(tmp_path):
+    from eo_sr import __version__
+
+    assert run("--version", cache=tmp_path).stdout.strip() == __version__
+    out = run("--help", cache=tmp_path).stdout
+    for command in ("quickstart", "demo", "serve", "search", "sensors"):
+        assert command in out
+
+
+def test_sensors_lists_the_registry(tmp_path):
+    out = run("sensors", cache=tmp_path).stdout
+    assert "sentinel-2-l2a" in out and "demo-hr" in out
+
+
+def test_bad_input_is_one_line_without_traceback(tmp_path):
+    proc = run("demo", "--size", "huge", cache=tmp_path)
+    assert proc.returncode == 2
+    assert "Traceback" not in proc.stderr
+    assert proc.stderr.startswith("eo-sr: error: unknown demo world size 'huge'")
+    assert "tiny" in proc.stderr
+
+
+def test_demo_writes_a_world(tmp_path):
+    proc = run("demo", "--size", "tiny", "--root", str(tmp_path / "w"), cache=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "9 HR scenes" in proc.stdout
+    assert json.loads((tmp_path / "w" / "truth.json").read_text())["size"] == "tiny"
+
+
+@pytest.mark.server
+def test_quickstart_searches_the_local_api(tmp_path):
+    out = tmp_path / "out"
+    proc = run("quickstart", "--size", "tiny", "--out", str(out), cache=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "serving at http://127.0.0.1:" in proc.stdout
+    hr = pd.read_parquet(out / "hr_scenes.parquet")
+    lr = pd.read_parquet(out / "lr_scenes.parquet")
+    truth = json.loads(next((tmp_path / "demo").glob("tiny-seed0/truth.json")).read_text())
+    hr_truth = [k for k, v in truth["scenes"].items() if v["kind"] == "hr" and v["cloud_fraction"] <= 0.30]
+    assert sorted(hr["id"]) == sorted(hr_truth)
+    assert len(lr) == sum(v["kind"] == "lr" for v in truth["scenes"].values())
+    assert f"outputs in {out}" in proc.stdout
+
+
+@pytest.mark.server
+def test_search_command_with_filters(tmp_path):
+    proc = run("search", "--size", "tiny", "--collections", "demo-s2-l2a", "--max-cloud", "10",
+               "--datetime", "2022-01-01/2022-01-31", "--out", str(tmp_path / "r"), cache=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    table = pd.read_parquet(tmp_path / "r" / "items.parquet")
+    assert len(table) > 0 and (table["eo:cloud_cover"] <= 10).all()
+    assert (pd.to_datetime(table["datetime"]) < pd.Timestamp("2022-02-01", tz="UTC")).all()
