@@ -84,13 +84,15 @@ def cmd_search(args) -> int:
 
 
 def cmd_sensors(args) -> int:
+    import pandas as pd
+
     from eo_sr import sensors
 
-    rows = sensors.sensor_table()
-    keys = ["id", "gsd", "bands", "dtype", "providers"]
-    print("  ".join(f"{k:<18}" for k in keys))
-    for r in rows:
-        print("  ".join(f"{str(r.get(k, ''))[:40]:<18}" for k in keys))
+    table = pd.DataFrame(sensors.sensor_table())
+    for col in table.columns:
+        table[col] = table[col].map(lambda v: ", ".join(map(str, v)) if isinstance(v, (list, tuple)) else v)
+    cols = [c for c in ("id", "gsd", "dtype", "cloud_mask", "providers", "bands") if c in table.columns]
+    print(table[cols].to_string(index=False))
     return 0
 
 

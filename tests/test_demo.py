@@ -287,3 +287,13 @@ def test_expected_matches_table(tiny_world):
     assert set(table["status"]) == {"matched", "multiple", "unmatched"}
     assert set(table.loc[table.status == "unmatched", "reason"]) == {
         "too_cloudy", "no_lr_in_window", "insufficient_overlap"}
+
+
+def test_default_world_has_room_for_500_patch_pairs():
+    """Counted on the scenario alone (no rendering): whole 320 m LR patches in matched HR footprints."""
+    scen = sc.make_scenario("default", 0, np.random.default_rng(0))
+    side = scen.hr_side_m
+    per_scene = int((side - 10) // 320) ** 2
+    matched = [s for s in scen.hr_scenes if s.expected_status != "unmatched"]
+    clear = sum(1 - s.cloud_fraction for s in matched)
+    assert clear * per_scene >= 500
