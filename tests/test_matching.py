@@ -1,0 +1,204 @@
+"""eo_sr.matching: candidates, selection strategies, reasons, and geometry properties."""
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+import geopandas as gpd
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from shapely.geometry import Polygon, box, mapping
+
+from eo_sr import demo, matching
+from eo_sr.errors import InvalidInputError
+
+T0 = datetime(2022, 3, 1, 10, 0, tzinfo=timezone.utc)
+
+
+def item(item_id, geom, when, cloud=0.0, platform="p"):
+    return {"type": "Feature", "id": item_id, "geometry": mapping(geom), "bbox": list(geom.bounds),
+            "properties": {"datetime": when.isoformat(), "eo:cloud_cover": cloud, "platform": platform},
+            "assets": {}, "links": []}
+
+
+# --- the demo world: outcomes as the truth manifest says --------------------------------
+
+def test_demo_world_matches_as_the_truth_says(tiny_world):
+    res = matching.match_scenes(tiny_world.items(demo.HR_COLLECTION), tiny_world.items(demo.LR_COLLECTION),
+                                **{k: v for k, v in tiny_world.truth["match_criteria"].items()})
+    report = res.report.set_index("hr_id")
+    expected = tiny_world.expected_matches().set_index("hr_id")
+    assert sorted(report.index) == sorted(expected.index)
+    for hr_id, exp in expected.iterrows():
+        got = report.loc[hr_id]
+        assert got["status"] == exp["status"], hr_id
+        assert got["candidate_ids"] == sorted(exp["lr_ids"]), hr_id
+        assert got["reason"] == exp["reason"], hr_id
+        assert (got["suggestion"] is None) == (exp["reason"] is None)
+    # one partner each; overlapping tiles of one datatake count once
+    assert res.pairs.groupby("hr_id").size().max() == 1
+
+
+@pytest.mark.server
+def test_matching_items_found_through_the_local_api(demo_server, tiny_world):
+    from eo_sr import stac
+
+    catalog = stac.open_catalog(demo_server)
+    hr = stac.search(catalog, collections=demo.HR_COLLECTION, aoi=tiny_world.bbox)
+    lr = stac.search(catalog, collections=demo.LR_COLLECTION, aoi=tiny_world.bbox)
+    res = matching.match_scenes(hr, lr)
+    assert set(res.unmatched["reason"]) == {"too_cloudy", "no_lr_in_window", "insufficient_overlap"}
+
+
+def test_report_round_trips_through_geoparquet(tiny_world, tmp_path):
+    res = matching.match_scenes(tiny_world.items(demo.HR_COLLECTION), tiny_world.items(demo.LR_COLLECTION))
+    path = res.save(tmp_path / "sub" / "report.parquet")
+    back = gpd.read_parquet(path)
+    assert list(back["hr_id"]) == list(res.report["hr_id"])
+    assert back.crs.to_epsg() == 4326
+    assert [list(v) for v in back["lr_ids"]] == list(res.report["lr_ids"])
+    import pyarrow.parquet as pq
+
+    assert b"eo_sr:match_criteria" in pq.read_schema(path).metadata
+    assert not list((tmp_path / "sub").glob("*.part"))
+
+
+# --- reasons and suggestions --------------------------------------------------------------
+
+def test_reasons_with_concrete_suggestions():
+    fp = box(10, 50, 10.1, 50.1)
+    hr = [item("h_cloud", fp, T0), item("h_gap", fp, T0 + timedelta(days=40)),
+          item("h_edge", box(10.2, 50, 10.3, 50.1), T0), item("h_none", box(-70, -10, -69.9, -9.9), T0)]
+    lr = [item("l_cloudy", fp.buffer(0.01), T0 + timedelta(days=1), cloud=65.0),
+          item("l_far", fp.buffer(0.01), T0 + timedelta(days=45.5)),
+          item("l_edge", box(10.2, 50, 10.25, 50.1), T0)]
+    rep = matching.match_scenes(hr, lr, max_days=3, max_cloud_cover=20).report.set_index("hr_id")
+    assert rep.loc["h_cloud", "reason"] == "too_cloudy" and "raise max_cloud_cover to 65" in rep.loc[
+        "h_cloud", "suggestion"]
+    assert rep.loc["h_gap", "reason"] == "no_lr_in_window" and "widen max_days to 6" in rep.loc[
+        "h_gap", "suggestion"]
+    assert rep.loc["h_edge", "reason"] == "insufficient_overlap" and "50%" in rep.loc["h_edge", "suggestion"]
+    assert rep.loc["h_none", "reason"] == "no_overlap"
+
+
+def test_equatorial_cloud_suggests_moving_away_from_the_equator():
+    fp = box(20, 1, 20.1, 1.1)
+    rep = matching.match_scenes([item("h", fp, T0)], [item("l", fp, T0, cloud=90.0)]).report
+    assert "equator" in rep.loc[0, "suggestion"]
+
+
+# --- strategies -----------------------------------------------------------------------------
+
+@pytest.fixture
+def many_dates():
+    fp = box(0, 0, 1, 1)
+    hr = [item("h", fp, T0)]
+    lr = [item(f"l{d:+d}", fp, T0 + timedelta(days=d), cloud=float(c))
+          for d, c in [(-9, 0), (-6, 5), (-3, 15), (-1, 12), (2, 1), (4, 0), (8, 10), (10, 3)]]
+    return hr, lr
+
+
+@pytest.mark.parametrize("strategy, k, expected", [
+    ("closest", 1, ["l-1"]),
+    ("closest", 3, ["l-1", "l+2", "l-3"]),
+    ("least_cloudy", 2, ["l+4", "l-9"]),  # equally clear: the closer first
+    ("uniform", 3, ["l-9", "l+2", "l+10"]),
+])
+def test_strategies(many_dates, strategy, k, expected):
+    hr, lr = many_dates
+    res = matching.match_scenes(hr, lr, max_days=10, max_cloud_cover=20, strategy=strategy, k=k)
+    assert list(res.pairs["lr_id"]) == expected
+    assert list(res.pairs["rank"]) == list(range(1, k + 1))
+
+
+def test_best_k_trades_time_cloud_and_coverage(many_dates):
+    hr, lr = many_dates
+    res = matching.match_scenes(hr, lr, max_days=10, max_cloud_cover=20, strategy="best_k", k=2)
+    assert set(res.pairs["lr_id"]) == {"l+2", "l+4"}  # close, clear, full coverage
+
+
+def test_overlapping_tiles_of_one_datatake_count_once():
+    fp = box(0, 0, 1, 1)
+    hr = [item("h", fp, T0)]
+    lr = [item("tile_a", box(-0.5, -0.5, 1.5, 1.5), T0, platform="s2a"),
+          item("tile_b", box(-0.5, -0.5, 0.98, 1.5), T0 + timedelta(seconds=5), platform="s2a")]
+    res = matching.match_scenes(hr, lr, min_coverage=0.9)
+    assert res.report.loc[0, "status"] == "multiple"
+    assert list(res.pairs["lr_id"]) == ["tile_a"]
+
+
+@pytest.mark.parametrize("kwargs, words", [
+    ({"max_days": 0}, "max_days"), ({"max_cloud_cover": 120}, "percentage"), ({"min_coverage": 0}, "fraction"),
+    ({"strategy": "best"}, "closest"), ({"k": 0}, "positive integer"),
+])
+def test_bad_options(kwargs, words):
+    with pytest.raises(InvalidInputError, match=words):
+        matching.match_scenes([], [], **kwargs)
+
+
+def test_items_without_time_or_footprint_are_refused():
+    bad = item("x", box(0, 0, 1, 1), T0)
+    bad["properties"].pop("datetime")
+    with pytest.raises(InvalidInputError, match="datetime"):
+        matching.scene_table([bad])
+
+
+def test_no_scenes_gives_an_empty_report():
+    res = matching.match_scenes([], [])
+    assert len(res.report) == 0 and len(res.pairs) == 0
+
+
+# --- properties: overlap and time window ------------------------------------------------------
+
+coords = st.floats(-60, 60, allow_nan=False, allow_subnormal=False)
+sizes = st.floats(0.01, 2.0, allow_nan=False)
+
+
+@settings(max_examples=60, deadline=None)
+@given(x=coords, y=coords, w=sizes, h=sizes, dx=st.floats(-3, 3), dy=st.floats(-3, 3), sw=sizes, sh=sizes,
+       days=st.floats(-10, 10, allow_nan=False), max_days=st.floats(0.5, 8))
+def test_coverage_and_window_properties(x, y, w, h, dx, dy, sw, sh, days, max_days):
+    hr_fp = box(x, y, x + w, y + h)
+    lr_fp = box(x + dx, y + dy, x + dx + sw, y + dy + sh)
+    res = matching.match_scenes([item("h", hr_fp, T0)], [item("l", lr_fp, T0 + timedelta(days=days))],
+                                max_days=max_days, min_coverage=0.5, max_cloud_cover=100)
+    true_cov = hr_fp.intersection(lr_fp).area / hr_fp.area
+    matched = res.report.loc[0, "status"] == "matched"
+    # near the thresholds either answer is acceptable: floating point
+    if abs(abs(days) - max_days) > 1e-6 and abs(true_cov - 0.5) > 1e-9:
+        assert matched == (abs(days) <= max_days and true_cov >= 0.5)
+    if matched:
+        pair = res.pairs.iloc[0]
+        assert pair["coverage"] == pytest.approx(true_cov, abs=1e-9)
+        assert pair["nodata_fraction"] == pytest.approx(1 - true_cov, abs=1e-9)
+        assert pair["delta_days"] == pytest.approx(days, abs=1e-5)
+
+
+@settings(max_examples=40, deadline=None)
+@given(a=st.floats(0.05, 0.9), b=st.floats(0.05, 0.9), lat=st.floats(-60, 60, allow_subnormal=False))
+def test_antimeridian_footprints(a, b, lat):
+    """A footprint written with longitudes jumping from +179 to -179 is split, not stretched round the globe."""
+    wrapped = Polygon([(180 - a, lat), (-180 + b, lat), (-180 + b, lat + 0.5), (180 - a, lat + 0.5)])
+    fixed = matching.fix_antimeridian(wrapped)
+    assert fixed.area == pytest.approx((a + b) * 0.5, rel=1e-6)
+    assert fixed.bounds[0] == pytest.approx(-180) and fixed.bounds[2] == pytest.approx(180)
+    for hr_fp in (box(-180, lat, -180 + b, lat + 0.5), box(180 - a, lat, 180, lat + 0.5)):
+        res = matching.match_scenes([item("h", hr_fp, T0)], [item("l", wrapped, T0)], min_coverage=0.99)
+        assert res.report.loc[0, "status"] == "matched"
+    far = box(0, lat, 1, lat + 0.5)  # the unsplit polygon would have covered this
+    assert matching.match_scenes([item("h", far, T0)], [item("l", wrapped, T0)]).report.loc[0, "reason"] == \
+        "no_overlap"
+
+
+@settings(max_examples=40, deadline=None)
+@given(hole=st.floats(0.05, 0.45), min_cov=st.floats(0.3, 0.99))
+def test_polygons_with_holes(hole, min_cov):
+    """An LR footprint with a hole (e.g. a cut-out of invalid data) covers less of the HR footprint."""
+    outer = [(0, 0), (1, 0), (1, 1), (0, 1)]
+    inner = [(0.5 - hole, 0.5 - hole), (0.5 + hole, 0.5 - hole), (0.5 + hole, 0.5 + hole), (0.5 - hole, 0.5 + hole)]
+    lr_fp = Polygon(outer, [inner])
+    coverage = 1 - (2 * hole) ** 2
+    res = matching.match_scenes([item("h", box(0, 0, 1, 1), T0)], [item("l", lr_fp, T0)], min_coverage=min_cov)
+    if abs(coverage - min_cov) > 1e-9:
+        assert (res.report.loc[0, "status"] == "matched") == (coverage >= min_cov)
