@@ -1,7 +1,7 @@
 """The ``eo-sr`` command line.
 
 ``eo-sr quickstart`` runs the pipeline as far as it exists on the offline demo
-world; ``eo-sr demo``, ``serve``, ``search`` and ``sensors`` run single steps.
+world; ``eo-sr demo``, ``serve``, ``search``, ``match`` and ``sensors`` run single steps.
 Errors that a user can fix are printed as one line, without a traceback.
 """
 from __future__ import annotations
@@ -83,6 +83,39 @@ def cmd_search(args) -> int:
     return 0
 
 
+def _read_items(path: Path):
+    import json
+
+    import pystac
+
+    if not path.is_file():
+        raise EoSrError(f"{path} not found: write it with 'eo-sr search ... --out DIR' (the .ndjson file)")
+    lines = [ln for ln in path.read_text().splitlines() if ln.strip()]
+    try:
+        return pystac.ItemCollection([pystac.Item.from_dict(json.loads(ln)) for ln in lines])
+    except (ValueError, KeyError) as exc:
+        raise EoSrError(f"{path} is not a file of STAC items, one JSON object per line: {exc}") from None
+
+
+def _match_to_files(hr, lr, out: Path, **criteria):
+    from eo_sr import matching
+
+    result = matching.match_scenes(hr, lr, **criteria)
+    report = result.save(out / "match_report.parquet")
+    result.pairs.to_parquet(out / "pairs.parquet")
+    return result, report
+
+
+def cmd_match(args) -> int:
+    out = Path(args.out)
+    result, report = _match_to_files(_read_items(Path(args.hr)), _read_items(Path(args.lr)), out,
+                                     max_days=args.max_days, max_cloud_cover=args.max_cloud,
+                                     min_coverage=args.min_coverage, strategy=args.strategy, k=args.k)
+    print(result.summary())
+    print(f"report -> {report}; selected pairs -> {out / 'pairs.parquet'}")
+    return 0
+
+
 def cmd_sensors(args) -> int:
     import pandas as pd
 
@@ -97,26 +130,31 @@ def cmd_sensors(args) -> int:
 
 
 def cmd_quickstart(args) -> int:
-    """Demo world -> local STAC API -> search HR and LR scenes over the AOI."""
+    """Demo world -> local STAC API -> search HR and LR scenes over the AOI -> match them."""
     from eo_sr import demo, stac
     from eo_sr.config import cache_dir
 
     out = Path(args.out) if args.out else cache_dir("runs", f"quickstart-{args.size}-seed{args.seed}")
     t0 = time.perf_counter()
-    print(f"[1/3] demo world ({args.size}, seed {args.seed})")
+    print(f"[1/4] demo world ({args.size}, seed {args.seed})")
     world = _world(args)
     print("      " + world.summary().replace("\n", "\n      "))
-    print("[2/3] local STAC API on 127.0.0.1")
+    print("[2/4] local STAC API on 127.0.0.1")
     with demo.serve_world(world) as server:
         print(f"      serving at {server.url} (log {server.log_path})")
         catalog = stac.open_catalog(server)
-        print("[3/3] search over the AOI")
+        print("[3/4] search over the AOI")
         n_hr, hr_table = _search_to_files(catalog, out, "hr_scenes", collections=demo.HR_COLLECTION,
                                           aoi=world.bbox, max_cloud_cover=args.hr_max_cloud)
         n_lr, lr_table = _search_to_files(catalog, out, "lr_scenes", collections=demo.LR_COLLECTION,
                                           aoi=world.bbox)
     print(f"      {n_hr} HR scenes with cloud cover <= {args.hr_max_cloud}% -> {hr_table}")
     print(f"      {n_lr} LR scenes -> {lr_table}")
+    print("[4/4] match HR scenes with LR scenes in space and time")
+    result, report = _match_to_files(_read_items(out / "hr_scenes.ndjson"), _read_items(out / "lr_scenes.ndjson"),
+                                     out, **demo.MATCH_CRITERIA)
+    print("      " + result.summary().replace("\n", "\n      "))
+    print(f"      report -> {report}")
     print(f"done in {time.perf_counter() - t0:.1f} s; outputs in {out}")
     print("next: open notebooks/00_welcome.ipynb, or build the book (see README)")
     return 0
@@ -155,6 +193,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="search-results", help="output folder (default: %(default)s)")
     p.add_argument("--name", default="items", help="output file stem (default: %(default)s)")
     p.set_defaults(func=cmd_search)
+
+    p = sub.add_parser("match", help="pair HR scenes with LR scenes; write a report of (un)matched scenes")
+    p.add_argument("--hr", required=True, help="HR items, one JSON per line (from 'eo-sr search')")
+    p.add_argument("--lr", required=True, help="LR items, one JSON per line")
+    p.add_argument("--max-days", type=float, default=3.0, help="time window in days (default: %(default)s)")
+    p.add_argument("--max-cloud", type=float, default=20.0, help="LR cloud limit in %% (default: %(default)s)")
+    p.add_argument("--min-coverage", type=float, default=0.9,
+                   help="share of the HR footprint the LR scene must cover (default: %(default)s)")
+    p.add_argument("--strategy", default="closest", help="closest, least_cloudy, best_k or uniform")
+    p.add_argument("-k", type=int, default=1, help="partners per HR scene (default: %(default)s)")
+    p.add_argument("--out", default="match-results", help="output folder (default: %(default)s)")
+    p.set_defaults(func=cmd_match)
 
     p = sub.add_parser("sensors", help="list the sensors eo-sr knows")
     p.set_defaults(func=cmd_sensors)

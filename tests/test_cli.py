@@ -68,3 +68,24 @@ def test_search_command_with_filters(tmp_path):
     table = pd.read_parquet(tmp_path / "r" / "items.parquet")
     assert len(table) > 0 and (table["eo:cloud_cover"] <= 10).all()
     assert (pd.to_datetime(table["datetime"]) < pd.Timestamp("2022-02-01", tz="UTC")).all()
+
+
+@pytest.mark.server
+def test_quickstart_then_match_with_other_criteria(tmp_path):
+    out = tmp_path / "out"
+    assert run("quickstart", "--size", "tiny", "--out", str(out), cache=tmp_path).returncode == 0
+    report = pd.read_parquet(out / "match_report.parquet")
+    assert set(report.loc[report.status == "unmatched", "reason"]) == {
+        "too_cloudy", "no_lr_in_window", "insufficient_overlap"}
+    # the suggestion works: widening the window matches the scene that fell into the LR gap
+    proc = run("match", "--hr", str(out / "hr_scenes.ndjson"), "--lr", str(out / "lr_scenes.ndjson"),
+               "--max-days", "7", "--out", str(tmp_path / "m7"), cache=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    wide = pd.read_parquet(tmp_path / "m7" / "match_report.parquet")
+    assert "no_lr_in_window" not in set(wide["reason"].dropna())
+    assert (wide["status"] != "unmatched").sum() > (report["status"] != "unmatched").sum()
+
+
+def test_match_with_a_missing_file_says_how_to_make_it(tmp_path):
+    proc = run("match", "--hr", str(tmp_path / "nope.ndjson"), "--lr", str(tmp_path / "x.ndjson"), cache=tmp_path)
+    assert proc.returncode == 2 and "eo-sr search" in proc.stderr and "Traceback" not in proc.stderr
