@@ -1,0 +1,234 @@
+"""The tutorial notebooks: every one follows the template, stores no outputs or secrets,
+and runs top to bottom (papermill, small parameters, offline).
+
+The template (see DESIGN.md): one ``#`` title in the first cell; ``## Overview``;
+``## Prerequisites`` with a Concepts | Importance | Notes table and a "Time to learn"
+line; the step itself; ``## Exercises`` with hidden solutions; ``## Summary``;
+``## What's next``; and a code cell tagged ``parameters``.
+"""
+from __future__ import annotations
+
+import ast
+import json
+import re
+from pathlib import Path
+
+import nbformat
+import pytest
+
+NOTEBOOK_DIR = Path(__file__).resolve().parent.parent / "notebooks"
+NOTEBOOKS = sorted(NOTEBOOK_DIR.glob("[0-9][0-9]_*.ipynb"))
+IDS = [p.stem for p in NOTEBOOKS]
+
+REQUIRED_SECTIONS = ["Overview", "Prerequisites", "Exercises", "Summary", "What's next"]
+
+# Parameter values that make a notebook small and fast; applied to the names that a
+# notebook's `parameters` cell defines.
+SMALL_PARAMETERS = {"size": "tiny"}
+
+# What each executed notebook must show, beyond the default.
+DEFAULT_OUTPUTS = {"png": 1, "leaflet_maps": 0}
+EXPECTED_OUTPUTS = {"00_welcome": {"png": 2, "leaflet_maps": 1}}
+
+SECRET_PATTERNS = {
+    "api key assignment": re.compile(r"api[_-]?key\s*[=:]\s*['\"][^'\"]{8,}['\"]", re.I),
+    "URL signature": re.compile(r"[?&]sig=[A-Za-z0-9%/+=]{16,}"),
+    "token": re.compile(r"token\s*[=:]\s*['\"]?[A-Za-z0-9._\-]{20,}", re.I),
+    "AWS access key id": re.compile(r"AKIA[0-9A-Z]{16}"),
+    "private key": re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----"),
+    "bearer header": re.compile(r"Bearer\s+[A-Za-z0-9._\-]{20,}"),
+}
+
+
+def _read(path: Path):
+    return nbformat.read(path, as_version=4)
+
+
+def _markdown_lines(source: str):
+    """Lines of a markdown cell outside fenced code blocks."""
+    fence = None
+    for line in source.splitlines():
+        stripped = line.lstrip()
+        marker = re.match(r"(`{3,}|~{3,})", stripped)
+        if marker:
+            if fence is None:
+                fence = marker.group(1)[0] * len(marker.group(1))
+            elif stripped.startswith(fence):
+                fence = None
+            continue
+        if fence is None:
+            yield line
+
+
+def _headings(nb, level: int):
+    """(cell index, heading text) of every markdown heading of one level."""
+    pattern = re.compile(rf"^{'#' * level}\s+(.+?)\s*#*\s*$")
+    out = []
+    for i, cell in enumerate(nb.cells):
+        if cell.cell_type == "markdown":
+            for line in _markdown_lines(cell.source):
+                m = pattern.match(line)
+                if m:
+                    out.append((i, m.group(1)))
+    return out
+
+
+def _section_text(nb, title: str) -> str:
+    """The markdown and code of a level-2 section, up to the next level-2 heading."""
+    text, inside = [], False
+    for cell in nb.cells:
+        for line in cell.source.splitlines():
+            if re.match(r"^##\s+", line) and cell.cell_type == "markdown":
+                inside = line.lstrip("#").strip() == title
+                continue
+            if inside:
+                text.append(line)
+    return "\n".join(text)
+
+
+def _parameters_cells(nb):
+    return [c for c in nb.cells if c.cell_type == "code" and "parameters" in c.metadata.get("tags", [])]
+
+
+def _small_parameters(nb) -> dict:
+    (cell,) = _parameters_cells(nb)
+    names = {t.id for node in ast.parse(cell.source).body if isinstance(node, ast.Assign)
+             for t in node.targets if isinstance(t, ast.Name)}
+    return {k: v for k, v in SMALL_PARAMETERS.items() if k in names}
+
+
+# ----------------------------------------------------------------- the template
+
+
+def test_the_notebooks_exist():
+    assert "00_welcome" in IDS
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
+def test_notebook_is_valid_and_clean(path):
+    nb = _read(path)
+    nbformat.validate(nb)
+    assert nb.metadata.get("kernelspec", {}).get("name") == "python3"
+    for i, cell in enumerate(nb.cells):
+        if cell.cell_type == "code":
+            assert cell.outputs == [], f"cell {i} has stored outputs: clear them before committing"
+            assert cell.execution_count is None, f"cell {i} has an execution count"
+    assert "widgets" not in nb.metadata, "stored widget state: clear outputs before committing"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
+def test_notebook_follows_the_template(path):
+    nb = _read(path)
+    first = nb.cells[0]
+    assert first.cell_type == "markdown"
+    assert next(line for line in first.source.splitlines() if line.strip()).startswith("# "), \
+        "the first cell must start with the '# ' title"
+    titles = _headings(nb, 1)
+    assert len(titles) == 1 and titles[0][0] == 0, f"exactly one '#' title, in the first cell; found {titles}"
+
+    sections = [t for _, t in _headings(nb, 2)]
+    positions = []
+    for name in REQUIRED_SECTIONS:
+        assert name in sections, f"missing section '## {name}' (sections: {sections})"
+        positions.append(sections.index(name))
+    assert positions == sorted(positions), f"sections out of order: {sections}"
+
+    prereq = _section_text(nb, "Prerequisites")
+    assert re.search(r"^\|\s*Concepts\s*\|\s*Importance\s*\|\s*Notes\s*\|", prereq, re.M), \
+        "Prerequisites needs a 'Concepts | Importance | Notes' table"
+    assert re.search(r"^\|\s*[-:]+\s*\|\s*[-:]+\s*\|\s*[-:]+\s*\|", prereq, re.M), "the table needs a separator row"
+    assert re.search(r"^- \*\*Time to learn\*\*: \d+ minutes", prereq, re.M), "missing '- **Time to learn**: N minutes'"
+
+    exercises = _section_text(nb, "Exercises")
+    hidden_cells = [c for c in nb.cells if {"hide-cell", "hide-input", "solution"} & set(c.metadata.get("tags", []))]
+    n_details = len(re.findall(r"<details>\s*<summary>\s*Solution", exercises))
+    assert n_details + len(hidden_cells) >= 1, "exercise solutions must be hidden (<details> or a hidden cell)"
+    assert exercises.count("<details>") == exercises.count("</details>"), "unbalanced <details> blocks"
+
+    params = _parameters_cells(nb)
+    assert len(params) == 1, "exactly one code cell tagged 'parameters'"
+    ast.parse(params[0].source)
+
+
+def _strings(obj):
+    """Every string in a JSON document (cell sources, outputs, metadata), unescaped."""
+    if isinstance(obj, str):
+        yield obj
+    elif isinstance(obj, dict):
+        for key, value in obj.items():
+            yield key
+            yield from _strings(value)
+    elif isinstance(obj, list):
+        for value in obj:
+            yield from _strings(value)
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
+def test_notebook_has_no_secrets(path):
+    text = "\n".join(_strings(json.loads(path.read_text(encoding="utf-8"))))
+    for name, pattern in SECRET_PATTERNS.items():
+        hit = pattern.search(text)
+        assert hit is None, f"{path.name} looks like it holds a secret ({name}): {hit.group(0)[:12]}..."
+
+
+@pytest.mark.parametrize("text", [
+    'api_key = "abcdef0123456789"', "https://x.blob.core.windows.net/a.tif?st=1&sig=AbCdEf0123456789AbCdEf%3D",
+    "token=eyJhbGciOiJIUzI1NiJ9.abcdefghij", "AKIAABCDEFGHIJKLMNOP",
+])
+def test_secret_patterns_catch_typical_secrets(text):
+    assert any(p.search(text) for p in SECRET_PATTERNS.values())
+
+
+def test_secret_patterns_ignore_ordinary_text():
+    for text in ['api_key = os.environ["PC_SDK_SUBSCRIPTION_KEY"]', "sign_inplace", "tokens expire", "AKIA"]:
+        assert not any(p.search(text) for p in SECRET_PATTERNS.values()), text
+
+
+# ----------------------------------------------------------------- execution
+
+
+@pytest.fixture(scope="session")
+def python3_kernel():
+    from jupyter_client.kernelspec import KernelSpecManager
+
+    if "python3" not in KernelSpecManager().find_kernel_specs():
+        pytest.fail("no 'python3' Jupyter kernel in this environment: run 'bash .ci/setup dev' (installs ipykernel)")
+    return "python3"
+
+
+def _outputs(nb):
+    return [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])]
+
+
+@pytest.mark.notebook
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
+def test_notebook_runs_with_small_parameters(path, tmp_path, cache_root, python3_kernel):
+    import papermill
+
+    params = _small_parameters(_read(path))
+    out = tmp_path / path.name
+    papermill.execute_notebook(
+        str(path), str(out), parameters=params, kernel_name=python3_kernel, cwd=str(path.parent),
+        progress_bar=False, log_output=False, execution_timeout=600,
+    )
+    nb = _read(out)
+    outputs = _outputs(nb)
+    assert not [o for o in outputs if o.output_type == "error"]
+    assert nb.metadata.papermill.get("exception") in (None, False)
+    # The injected parameters ran after the notebook's own ones.
+    injected = [c for c in nb.cells if "injected-parameters" in c.metadata.get("tags", [])]
+    assert len(injected) == (1 if params else 0)
+
+    expected = {**DEFAULT_OUTPUTS, **EXPECTED_OUTPUTS.get(path.stem, {})}
+    pngs = [o for o in outputs if "image/png" in o.get("data", {})]
+    assert len(pngs) >= expected["png"], f"expected at least {expected['png']} figures, got {len(pngs)}"
+    views = [o["data"]["application/vnd.jupyter.widget-view+json"]["model_id"] for o in outputs
+             if "application/vnd.jupyter.widget-view+json" in o.get("data", {})]
+    state = nb.metadata.get("widgets", {}).get("application/vnd.jupyter.widget-state+json", {}).get("state", {})
+    maps = [v for v in views if state.get(v, {}).get("model_name") == "LeafletMapModel"]
+    assert len(maps) >= expected["leaflet_maps"], f"expected {expected['leaflet_maps']} leaflet map(s), got {maps}"
+    if maps:  # the map carries its GeoJSON layers in the saved widget state
+        layer_ids = [lid.removeprefix("IPY_MODEL_") for lid in state[maps[0]]["state"]["layers"]]
+        names = [state[lid]["state"].get("name") for lid in layer_ids if lid in state]
+        assert "AOI" in names and len(names) >= 3, names
+    json.dumps(nb)  # the executed notebook is plain JSON
