@@ -1,37 +1,204 @@
 """Open a STAC API and search it: one call for Earth Search, Planetary Computer,
 any STAC API URL and the local demo server.
 
-Requests are retried with exponential backoff and jitter on HTTP 429 and 5xx and
-on connection errors, honouring ``Retry-After`` (urllib3's ``Retry`` does the work).
+Built for real-world conditions (download quotas, rate limits, flaky Wi-Fi):
+
+* every HTTP request is retried with exponential backoff and jitter on HTTP 429
+  and 5xx, on connection errors and timeouts, and on a 200 whose JSON body is cut
+  short; ``Retry-After`` is honoured; the number of attempts is bounded
+  (``max_retries + 1`` per request) and counted (:func:`request_stats`);
+* an optional rate limit (``max_requests_per_second``) spaces the requests out;
+* a persistent search cache (``search(..., cache="searches.sqlite")``) replays a
+  search with no network at all, so a workshop can rerun yesterday's searches
+  when the Wi-Fi is gone;
+* Planetary Computer assets are signed as they arrive and re-signed when their
+  SAS token expires (:func:`sign_if_needed`).
 """
 from __future__ import annotations
 
 import datetime as _dt
+import hashlib
+import json
+import logging
+import random
+import sqlite3
+import threading
+import time
+import warnings
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, urlsplit, urlunsplit
 
 from eo_sr.errors import EoSrError, InvalidInputError, UnknownNameError
+
+logger = logging.getLogger(__name__)
 
 KNOWN_CATALOGS = {
     "earth-search": "https://earth-search.aws.element84.com/v1",
     "planetary-computer": "https://planetarycomputer.microsoft.com/api/stac/v1",
 }
+#: HTTP statuses worth retrying: rate limited, or a server/gateway hiccup.
 RETRY_STATUS = (429, 500, 502, 503, 504)
+#: The longest single wait (seconds) between two attempts; a server asking for
+#: more (``Retry-After``) gets a clear error instead of a silent hour-long sleep.
+MAX_WAIT = 60.0
+#: Host suffix of Azure Blob Storage, where Planetary Computer keeps its assets.
+BLOB_STORAGE_DOMAIN = ".blob.core.windows.net"
+_CACHE_SCHEMA = 1
 
 
-def _retry(max_retries: int, backoff: float):
-    from urllib3.util.retry import Retry
+class EmptySearchWarning(UserWarning):
+    """A search matched no item (a warning, not an error: the query was valid)."""
 
-    return Retry(
-        total=max_retries, connect=max_retries, read=max_retries, status=max_retries,
-        backoff_factor=backoff, backoff_jitter=backoff / 2, backoff_max=60.0,
-        status_forcelist=RETRY_STATUS, allowed_methods=None,  # POST searches are safe to repeat
-        respect_retry_after_header=True, raise_on_status=False,
-    )
+
+# ----------------------------------------------------------------------------- HTTP
+
+
+def _retry_after(value: str | None) -> float | None:
+    """Seconds asked for by a ``Retry-After`` header (a number or an HTTP date)."""
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    from email.utils import parsedate_to_datetime
+
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=_dt.timezone.utc)
+    return max(0.0, (when - _dt.datetime.now(_dt.timezone.utc)).total_seconds())
+
+
+_IO_CLASS = None
+
+
+def _robust_io_class():
+    """The StacApiIO subclass, defined on first use so that importing this module
+    does not import pystac_client."""
+    global _IO_CLASS
+    if _IO_CLASS is not None:
+        return _IO_CLASS
+    from copy import deepcopy
+
+    import requests
+    from pystac_client.exceptions import APIError
+    from pystac_client.stac_api_io import StacApiIO
+
+    # Failures worth another attempt: the connection, a timeout (before or during
+    # the body), a body cut short. Malformed URLs and the like are not retried.
+    transient = (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError,
+                 requests.exceptions.ContentDecodingError)
+
+    class RobustStacApiIO(StacApiIO):
+        """pystac-client's StacApiIO with one bounded retry loop for every failure
+        mode (status, connection, timeout, truncated JSON) and a rate limit.
+
+        One loop here, rather than urllib3's ``Retry`` plus a second loop for bad
+        bodies, so that ``max_retries`` bounds the attempts exactly: nested loops
+        would multiply their budgets.
+
+        Attributes
+        ----------
+        attempts : int
+            HTTP requests sent (retries included).
+        retries : int
+            Attempts that were retries.
+        waited : float
+            Seconds slept between attempts (backoff and ``Retry-After``).
+        """
+
+        def __init__(self, *, headers=None, timeout=30.0, max_retries=5, backoff=0.5,
+                     max_requests_per_second=None):
+            # max_retries=None: no urllib3 Retry on the session; this class retries.
+            super().__init__(headers=headers, timeout=timeout, max_retries=None)
+            self.max_retries = int(max_retries)
+            self.backoff = float(backoff)
+            self.min_interval = 1.0 / max_requests_per_second if max_requests_per_second else 0.0
+            self._next_slot = 0.0
+            self._lock = threading.Lock()
+            self.attempts = 0
+            self.retries = 0
+            self.waited = 0.0
+
+        def _throttle(self) -> None:
+            # Minimum interval between request starts (a token bucket of size 1):
+            # simple, and exactly what a "requests per second" quota asks for.
+            if not self.min_interval:
+                return
+            with self._lock:
+                now = time.monotonic()
+                start = max(now, self._next_slot)
+                self._next_slot = start + self.min_interval
+            if start > now:
+                time.sleep(start - now)
+
+        def request(self, href, method=None, headers=None, parameters=None) -> str:
+            method = (method or "GET").upper()
+            if method in ("POST", "PUT", "PATCH"):
+                req = requests.Request(method=method, url=href, headers=headers, json=parameters)
+            else:
+                req = requests.Request(method=method, url=href, headers=headers, params=deepcopy(parameters) or {})
+            try:
+                modified = self._req_modifier(req) if self._req_modifier else None
+                prepped = self.session.prepare_request(modified or req)
+                settings = self.session.merge_environment_settings(prepped.url, proxies={}, stream=None,
+                                                                   verify=True, cert=None)
+            except Exception as exc:  # a malformed URL or request: no point retrying
+                raise APIError(f"{method} {href}: {exc}") from exc
+            problem = "no attempt made"
+            for attempt in range(self.max_retries + 1):
+                self._throttle()
+                self.attempts += 1
+                wait = None
+                try:
+                    resp = self.session.send(prepped, timeout=self.timeout, **settings)
+                except transient as exc:
+                    problem = f"{type(exc).__name__}: {exc}"
+                else:
+                    if resp.status_code in RETRY_STATUS:
+                        problem = f"HTTP {resp.status_code} {resp.reason or ''}".strip()
+                        wait = _retry_after(resp.headers.get("Retry-After"))
+                    elif not 200 <= resp.status_code < 300:
+                        raise APIError.from_response(resp)
+                    else:
+                        text = resp.content.decode("utf-8", errors="replace")
+                        try:
+                            json.loads(text)
+                            return text
+                        except ValueError:
+                            ctype = resp.headers.get("Content-Type", "")
+                            if ctype and "json" not in ctype:
+                                # An HTML page or the like: the wrong URL, not a hiccup.
+                                raise APIError(
+                                    f"{method} {href} answered {ctype}, not JSON ({text[:80]!r}...): "
+                                    "is this the URL of a STAC API?") from None
+                            problem = f"a JSON body cut short or invalid ({len(text)} bytes)"
+                if attempt == self.max_retries:
+                    break
+                if wait is None:
+                    wait = min(self.backoff * 2 ** attempt, MAX_WAIT) + random.uniform(0, self.backoff / 2)
+                elif wait > MAX_WAIT:
+                    raise APIError(f"{method} {href}: the server asks to wait {wait:.0f} s before trying again "
+                                   f"({problem}, Retry-After); try again later, or lower max_requests_per_second")
+                logger.info("%s %s: %s; retry %d of %d in %.2f s", method, href, problem, attempt + 1,
+                            self.max_retries, wait)
+                self.retries += 1
+                self.waited += wait
+                time.sleep(wait)
+            raise APIError(f"{method} {href} failed after {attempt + 1} attempt(s) "
+                           f"(max_retries={self.max_retries}); last problem: {problem}")
+
+    _IO_CLASS = RobustStacApiIO
+    return _IO_CLASS
 
 
 def open_catalog(source: Any = "earth-search", *, headers: dict | None = None, timeout: float = 30.0,
-                 max_retries: int = 5, backoff: float = 0.5):
+                 max_retries: int = 5, backoff: float = 0.5, max_requests_per_second: float | None = None):
     """Open a STAC API.
 
     Parameters
@@ -42,31 +209,46 @@ def open_catalog(source: Any = "earth-search", *, headers: dict | None = None, t
     headers : dict, optional
         Extra HTTP headers (e.g. an API key read from the environment).
     timeout : float
-        Seconds to wait for each response.
+        Seconds to wait for the server to connect and for each read of its answer.
     max_retries : int
-        Retries on 429/5xx/connection errors, with exponential backoff and jitter.
+        Retries per request on 429/5xx, connection errors, timeouts and JSON bodies
+        cut short, with exponential backoff and jitter: at most ``max_retries + 1``
+        attempts per request.
     backoff : float
-        Backoff factor in seconds: waits are ``backoff * 2**n`` (at most 60 s),
-        or what the server's ``Retry-After`` asks for.
+        Backoff factor in seconds: waits are ``backoff * 2**n`` plus up to
+        ``backoff / 2`` of random jitter (at most 60 s), or what the server's
+        ``Retry-After`` asks for.
+    max_requests_per_second : float, optional
+        Space the requests of this client (retries included) at least
+        ``1 / max_requests_per_second`` seconds apart, to stay under a quota.
 
     Returns
     -------
     pystac_client.Client
-        For Planetary Computer, item assets are signed as they arrive.
+        For Planetary Computer, item assets are signed as they arrive. Its request
+        counters are in :func:`request_stats`.
 
     Raises
     ------
     UnknownNameError
         ``source`` is neither a known catalog name nor a URL.
+    InvalidInputError
+        A bad option (negative retries, a rate limit that is not positive).
     EoSrError
         The URL does not answer as a STAC API with item search.
     """
     from pystac_client import Client
-    from pystac_client.stac_api_io import StacApiIO
 
     url = getattr(source, "url", source)
     if not isinstance(url, str):
         raise InvalidInputError(f"source must be a catalog name, a URL or a server, got {type(source).__name__}")
+    if not (isinstance(max_retries, int) and max_retries >= 0):
+        raise InvalidInputError(f"max_retries must be an integer >= 0, got {max_retries!r}")
+    if not backoff >= 0 or not timeout > 0:
+        raise InvalidInputError(f"backoff must be >= 0 and timeout > 0 seconds, got {backoff!r} and {timeout!r}")
+    if max_requests_per_second is not None and not max_requests_per_second > 0:
+        raise InvalidInputError(f"max_requests_per_second must be > 0 (or None for no limit), "
+                                f"got {max_requests_per_second!r}")
     modifier = None
     if url in KNOWN_CATALOGS:
         if url == "planetary-computer":
@@ -79,15 +261,65 @@ def open_catalog(source: Any = "earth-search", *, headers: dict | None = None, t
             f"unknown catalog {url!r}: use one of {sorted(KNOWN_CATALOGS)}, a STAC API URL (http...), "
             "or the local demo server (eo_sr.demo.serve_world)"
         )
-    stac_io = StacApiIO(headers=headers, timeout=timeout, max_retries=_retry(max_retries, backoff))
+    stac_io = _robust_io_class()(headers=headers, timeout=timeout, max_retries=max_retries, backoff=backoff,
+                                 max_requests_per_second=max_requests_per_second)
     try:
         client = Client.open(url, stac_io=stac_io, modifier=modifier, timeout=timeout)
     except Exception as exc:  # requests/pystac raise many kinds; say which URL failed and why
-        raise EoSrError(f"could not open the STAC API at {url}: {exc}") from exc
+        raise EoSrError(f"could not open the STAC API at {url}: {_reason(exc)}") from exc
+    root = client.get_root_link()
+    if root is not None and not root.is_resolved() and root.href.rstrip("/") == url.rstrip("/"):
+        # The landing page names itself with another spelling (a trailing "/"): without this,
+        # pystac fetches the same page again on first use -- one request more against the quota.
+        client.set_root(client)
+    # pystac-client 0.9 knows only the v1.0.0 URI of the sort extension; newer servers
+    # (stac-fastapi 6+, pgstac) advertise v1.1.0, which is the same for our purposes.
+    if any("item-search#sort" in uri for uri in client.get_conforms_to()):
+        client.add_conforms_to("SORT")
     if not client.conforms_to("ITEM_SEARCH"):
         raise EoSrError(f"{url} answers but is not a STAC API with item search (no ITEM_SEARCH conformance); "
                         "a static catalog needs a server, e.g. eo_sr.demo.serve_world")
     return client
+
+
+def _reason(exc: BaseException) -> str:
+    """The message of an exception and of the exceptions that caused it (pystac hides
+    the HTTP error behind "does not resolve to a STAC object")."""
+    parts: list[str] = []
+    while exc is not None and len(parts) < 5:
+        text = str(exc)
+        if text and text not in parts:
+            parts.append(text)
+        exc = exc.__cause__ or exc.__context__
+    return ": ".join(parts)
+
+
+def request_stats(catalog) -> dict:
+    """How many HTTP requests a catalog from :func:`open_catalog` has sent.
+
+    Parameters
+    ----------
+    catalog : pystac_client.Client
+        From :func:`open_catalog`.
+
+    Returns
+    -------
+    dict
+        ``attempts`` (requests sent, retries included), ``retries`` and
+        ``waited`` (seconds slept between attempts).
+
+    Raises
+    ------
+    InvalidInputError
+        The catalog was not opened with :func:`open_catalog`.
+    """
+    io = getattr(catalog, "_stac_io", None)
+    if not hasattr(io, "attempts"):
+        raise InvalidInputError("request_stats needs a catalog opened with eo_sr.stac.open_catalog")
+    return {"attempts": io.attempts, "retries": io.retries, "waited": io.waited}
+
+
+# ----------------------------------------------------------------------------- arguments
 
 
 def normalize_bbox(bbox: Sequence[float]) -> list[float]:
@@ -197,15 +429,210 @@ def cloud_filter(max_cloud_cover: float) -> dict:
     return {"op": "<=", "args": [{"property": "eo:cloud_cover"}, value]}
 
 
+# ----------------------------------------------------------------------------- signing
+
+
+def token_expiry(href: str) -> _dt.datetime | None:
+    """When the SAS token of an Azure Blob Storage URL expires.
+
+    Parameters
+    ----------
+    href : str
+        An asset URL, signed (``...?st=...&se=2024-05-01T12%3A00%3A00Z&sig=...``) or not.
+
+    Returns
+    -------
+    datetime.datetime or None
+        The token's ``se`` (signed expiry) time in UTC; None when the URL carries
+        no ``se`` parameter or it cannot be read.
+    """
+    values = parse_qs(urlsplit(href).query).get("se")
+    if not values:
+        return None
+    text = values[0].strip().replace("Z", "+00:00")
+    try:
+        when = _dt.datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    return when if when.tzinfo else when.replace(tzinfo=_dt.timezone.utc)
+
+
+def _asset_hrefs(items):
+    """Yield (asset, href) for every asset of pystac Items or item dicts (one or many)."""
+    if hasattr(items, "assets") or (isinstance(items, dict) and "assets" in items):
+        items = [items]
+    for item in items:
+        assets = item["assets"] if isinstance(item, dict) else item.assets
+        for asset in assets.values():
+            if isinstance(asset, dict):
+                yield asset, asset["href"]
+            else:
+                yield asset, asset.href
+
+
+def _needs_signing(href: str, *, margin: float, unsigned: bool, now: _dt.datetime) -> bool:
+    parts = urlsplit(href)
+    if not parts.netloc.endswith(BLOB_STORAGE_DOMAIN):
+        return False
+    expiry = token_expiry(href)
+    if expiry is None:
+        return unsigned and not parts.query  # a query without `se` is some other signature: leave it
+    return (expiry - now).total_seconds() <= margin
+
+
+def sign_if_needed(items, *, margin: float = 300.0, unsigned: bool = True):
+    """Sign, or re-sign, the Planetary Computer asset URLs whose SAS token is
+    missing, expired or about to expire.
+
+    SAS tokens last about an hour; items searched earlier (or replayed from a
+    search cache) carry tokens that may have expired. Call this just before
+    reading the assets. Only Azure Blob Storage URLs are touched, so items from
+    other catalogs pass through unchanged and nothing is fetched for them.
+
+    Parameters
+    ----------
+    items : pystac.Item, pystac.ItemCollection, item dict, or a sequence of them
+        Modified in place.
+    margin : float
+        Re-sign tokens that expire within this many seconds.
+    unsigned : bool
+        Also sign blob URLs that carry no token at all.
+
+    Returns
+    -------
+    Same as ``items``
+        The same object, its hrefs signed with a fresh token.
+
+    Raises
+    ------
+    EoSrError
+        A token could not be obtained (no network, or the token service refused);
+        the message says which storage account and container.
+    """
+    now = _dt.datetime.now(_dt.timezone.utc)
+    todo = [(asset, href) for asset, href in _asset_hrefs(items)
+            if _needs_signing(href, margin=margin, unsigned=unsigned, now=now)]
+    if not todo:
+        return items
+    try:
+        from planetary_computer import sas
+    except ImportError:  # pragma: no cover - it is a dependency
+        raise EoSrError("signing Planetary Computer URLs needs the planetary-computer package") from None
+    tokens: dict[tuple[str, str], Any] = {}
+    for asset, href in todo:
+        parts = urlsplit(href)
+        base = urlunsplit(parts._replace(query=""))  # drop the stale token
+        account = parts.netloc.split(".")[0]
+        container = parts.path.lstrip("/").split("/", 1)[0]
+        if (account, container) not in tokens:
+            tokens[(account, container)] = _fresh_token(sas, account, container, margin)
+        signed = tokens[(account, container)].sign(base).href
+        if isinstance(asset, dict):
+            asset["href"] = signed
+        else:
+            asset.href = signed
+    return items
+
+
+def _fresh_token(sas, account: str, container: str, margin: float):
+    """A token from planetary_computer valid for more than ``margin`` seconds."""
+    for _ in range(2):
+        try:
+            # Few retries: offline, the package's default (10, growing backoff) waits minutes.
+            token = sas.get_token(account, container, retry_total=2, retry_backoff_factor=0.5)
+        except Exception as exc:
+            raise EoSrError(f"could not get a Planetary Computer SAS token for {account}/{container}: {exc}; "
+                            "signing needs the network") from exc
+        if token.ttl() > margin:
+            return token
+        # (If the fresh one is short-lived as well, it is still the best there is: used below.)
+        # The package caches tokens until a minute before expiry; ours need more: drop it, ask again.
+        for key in [k for k, v in sas.TOKEN_CACHE.items() if v is token]:
+            del sas.TOKEN_CACHE[key]
+    return token
+
+
+# ----------------------------------------------------------------------------- search cache
+
+
+def _root_url(catalog: Any) -> str | None:
+    """The API root URL of a client or of a source open_catalog accepts (no network)."""
+    if hasattr(catalog, "get_self_href"):
+        url = catalog.get_self_href()
+    else:
+        url = getattr(catalog, "url", catalog)
+        url = KNOWN_CATALOGS.get(url, url) if isinstance(url, str) else None
+    return url.rstrip("/") if isinstance(url, str) else None
+
+
+def _cache_path(cache: Any) -> Path:
+    if cache is True:
+        from eo_sr.config import cache_dir
+
+        return cache_dir("stac") / "searches.sqlite"
+    if not isinstance(cache, (str, Path)):
+        raise InvalidInputError(f"cache must be a file path (or True for the default), got {type(cache).__name__}")
+    path = Path(cache).expanduser()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def _cache_key(root: str, args: dict) -> tuple[str, str]:
+    """(hash, canonical JSON) of a search: the API plus every argument that changes the result."""
+    canon = dict(args, collections=sorted(args["collections"]))
+    text = json.dumps({"api": root, **canon}, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode()).hexdigest(), text
+
+
+def _cache_open(path: Path) -> sqlite3.Connection:
+    try:
+        conn = sqlite3.connect(path, timeout=30)  # waits for another process writing the same cache
+        conn.execute("CREATE TABLE IF NOT EXISTS searches (key TEXT PRIMARY KEY, schema INTEGER NOT NULL, "
+                     "api TEXT NOT NULL, request TEXT NOT NULL, created TEXT NOT NULL, n_items INTEGER NOT NULL, "
+                     "items TEXT NOT NULL)")
+    except sqlite3.DatabaseError as exc:
+        raise EoSrError(f"{path} is not an eo-sr search cache ({exc}); delete it or pass another cache= path") from exc
+    return conn
+
+
+def _cache_get(path: Path, key: str) -> list[dict] | None:
+    if not path.exists():
+        return None
+    conn = _cache_open(path)
+    try:
+        row = conn.execute("SELECT items FROM searches WHERE key = ? AND schema = ?", (key, _CACHE_SCHEMA)).fetchone()
+    finally:
+        conn.close()
+    return None if row is None else json.loads(row[0])
+
+
+def _cache_put(path: Path, key: str, request: str, root: str, features: list[dict]) -> None:
+    conn = _cache_open(path)
+    try:
+        with conn:  # one transaction: the entry is stored whole or not at all
+            conn.execute("INSERT OR REPLACE INTO searches VALUES (?, ?, ?, ?, ?, ?, ?)",
+                         (key, _CACHE_SCHEMA, root, request, _dt.datetime.now(_dt.timezone.utc).isoformat(),
+                          len(features), json.dumps(features)))
+    finally:
+        conn.close()
+
+
+# ----------------------------------------------------------------------------- search
+
+
 def search(catalog, *, collections: str | Sequence[str], aoi: Any = None, datetime: Any = None,
            max_cloud_cover: float | None = None, limit: int = 100, max_items: int | None = None,
-           filter: dict | None = None, sortby: Any = "datetime"):
+           filter: dict | None = None, sortby: Any = "datetime", cache: str | Path | bool | None = None,
+           refresh: bool = False):
     """Search a STAC API and return every matching item, following all pages.
 
     Parameters
     ----------
-    catalog : pystac_client.Client
-        From :func:`open_catalog`.
+    catalog : pystac_client.Client, str or LocalStacServer
+        A client from :func:`open_catalog`, or anything :func:`open_catalog`
+        accepts (``"earth-search"``, ``"planetary-computer"``, a URL, a server):
+        then the catalog is opened only when the search is not in ``cache``, so a
+        cached search replays with no network at all (not even the landing page).
     collections : str or sequence of str
         Collection ids; an unknown id raises with the list of available ones.
     aoi : bbox, GeoJSON, shapely geometry or GeoDataFrame, optional
@@ -221,31 +648,56 @@ def search(catalog, *, collections: str | Sequence[str], aoi: Any = None, dateti
         More CQL2-JSON, combined with the cloud filter by ``and``.
     sortby : str, optional
         Sort key (default datetime ascending); ``None`` for the server's order.
+    cache : str, pathlib.Path or True, optional
+        A search cache file (SQLite; ``True``: ``searches.sqlite`` in eo-sr's cache
+        folder). A search already in it (same API root URL and same arguments,
+        page size aside) is answered from it; a new one is run and stored whole,
+        in one transaction, so an interrupted search never leaves a partial entry.
+        Expired Planetary Computer tokens in replayed items are renewed when the
+        network allows (see :func:`sign_if_needed`).
+    refresh : bool
+        Run the search even if it is cached, and store the new result.
+
+    Examples
+    --------
+    Online, the day before a workshop; offline on the day, the same call answers
+    from the cache file without touching the network:
+
+    >>> items = search("earth-search", collections="sentinel-2-l2a", aoi=[33.2, 35.0, 33.5, 35.2],
+    ...                datetime="2022-01-01/2022-03-31", max_cloud_cover=20,
+    ...                cache="searches.sqlite")  # doctest: +SKIP
 
     Returns
     -------
     pystac.ItemCollection
+
+    Warns
+    -----
+    EmptySearchWarning
+        Nothing matched; the message says what to widen.
 
     Raises
     ------
     UnknownNameError
         A collection is not served by this catalog.
     InvalidInputError
-        Bad AOI, dates or cloud limit.
+        Bad AOI, dates, cloud limit, page size or cache path.
+    EoSrError
+        The API failed (after its retries), or does not support what the search
+        needs (CQL2 filter), or the cache file is not a search cache.
     """
     import pystac
 
     if isinstance(collections, str):
         collections = [collections]
     collections = list(collections)
-    if not collections:
-        raise InvalidInputError("name at least one collection to search")
-    available = {c.id for c in catalog.get_collections()}
-    missing = [c for c in collections if c not in available]
-    if missing:
-        raise UnknownNameError(f"collection(s) {missing} not found at {catalog.self_href}; "
-                               f"available: {sorted(available)}")
-    args: dict[str, Any] = {"collections": collections, "limit": limit, "max_items": max_items}
+    if not collections or not all(isinstance(c, str) and c for c in collections):
+        raise InvalidInputError(f"name at least one collection to search (ids as strings), got {collections!r}")
+    if not (isinstance(limit, int) and limit > 0):
+        raise InvalidInputError(f"limit (the page size) must be a positive integer, got {limit!r}")
+    if max_items is not None and not (isinstance(max_items, int) and max_items > 0):
+        raise InvalidInputError(f"max_items must be a positive integer or None, got {max_items!r}")
+    args: dict[str, Any] = {"collections": collections}
     args.update(normalize_aoi(aoi))
     dt = normalize_datetime(datetime)
     if dt:
@@ -255,18 +707,120 @@ def search(catalog, *, collections: str | Sequence[str], aoi: Any = None, dateti
         clauses.append(filter)
     if clauses:
         args["filter"] = clauses[0] if len(clauses) == 1 else {"op": "and", "args": clauses}
-        args["filter_lang"] = "cql2-json"
     if sortby:
         args["sortby"] = sortby
+    if max_items is not None:
+        args["max_items"] = max_items
+
+    is_client = hasattr(catalog, "search") and hasattr(catalog, "get_collections")
+    root = _root_url(catalog)
+    path = key = request = None
+    if cache is not None and cache is not False:
+        if root is None:
+            raise InvalidInputError("cannot cache a search of a catalog that has no URL")
+        path = _cache_path(cache)
+        key, request = _cache_key(root, args)
+        features = None if refresh else _cache_get(path, key)
+        if features is not None:
+            logger.info("search %s answered from the cache %s", request, path)
+            items = pystac.ItemCollection([pystac.Item.from_dict(d, preserve_dict=False) for d in features])
+            _renew_expired_tokens(items)
+            _warn_if_empty(items, args, root)
+            return items
+
+    client = catalog if is_client else open_catalog(catalog)
+    items = _run_search(client, args, limit)
+    if path is not None:
+        _cache_put(path, key, request, root, [it.to_dict(transform_hrefs=False) for it in items])
+    _warn_if_empty(items, args, root)
+    return items
+
+
+def _run_search(client, args: dict, limit: int):
+    import pystac
+
+    where = client.get_self_href()
     try:
-        items = list(catalog.search(**args).items())
+        available = {c.id for c in client.get_collections()}
     except Exception as exc:
-        raise EoSrError(f"search at {catalog.self_href} failed: {exc}") from exc
+        raise EoSrError(f"could not list the collections at {where}: {_reason(exc)}") from exc
+    missing = [c for c in args["collections"] if c not in available]
+    if missing:
+        raise UnknownNameError(f"collection(s) {missing} not found at {where}; available: {sorted(available)}")
+    request = dict(args, limit=limit)
+    if "filter" in request:
+        if not client.conforms_to("FILTER"):
+            # pystac-client only warns, and a server may then ignore the filter: results would be wrong.
+            raise EoSrError(f"the STAC API at {where} does not support CQL2 filters (no Filter conformance), "
+                            "which max_cloud_cover and filter= need; search without them and filter the "
+                            "table instead, e.g. to_geodataframe(items).query('`eo:cloud_cover` <= 20')")
+        request["filter_lang"] = "cql2-json"
+    sort_here = None
+    if "sortby" in request and not client.conforms_to("SORT"):
+        sort_here = request.pop("sortby")  # sort client-side rather than trust a server that ignores it
+    try:
+        items = list(client.search(**request).items())
+    except Exception as exc:
+        raise EoSrError(f"search at {where} failed: {_reason(exc)}") from exc
+    if isinstance(sort_here, str):
+        prop = sort_here.lstrip("+-")
+        items.sort(key=lambda it: (it.properties.get(prop) is None, it.properties.get(prop) or 0),
+                   reverse=sort_here.startswith("-"))
     return pystac.ItemCollection(items)
 
 
+def _renew_expired_tokens(items) -> None:
+    """Replayed Planetary Computer items: renew expired tokens, or say why not."""
+    try:
+        sign_if_needed(items, unsigned=False)
+    except EoSrError as exc:
+        warnings.warn(f"items replayed from the search cache carry expired Planetary Computer tokens and could "
+                      f"not be re-signed ({exc}); call eo_sr.stac.sign_if_needed(items) when online, "
+                      "before reading their assets", stacklevel=3)
+
+
+def _warn_if_empty(items, args: dict, root: str | None) -> None:
+    if len(items):
+        return
+    asked = [f"collections {args['collections']}"]
+    if "bbox" in args:
+        asked.append(f"bbox {args['bbox']}")
+    if "intersects" in args:
+        asked.append("an AOI geometry")
+    if "datetime" in args:
+        asked.append(f"datetime {args['datetime']}")
+    if "filter" in args:
+        asked.append(f"filter {json.dumps(args['filter'])}")
+    warnings.warn(f"the search at {root} matched no item ({'; '.join(asked)}): widen the date range or the AOI, "
+                  "raise max_cloud_cover, or check that the collection covers this place and time",
+                  EmptySearchWarning, stacklevel=3)
+
+
+def _epsg(d: dict) -> int | None:
+    """EPSG code from ``proj:epsg`` or ``proj:code`` on the item, else on its first asset that has one."""
+    for where in [d.get("properties", {}), *d.get("assets", {}).values()]:
+        if where.get("proj:epsg") is not None:
+            return int(where["proj:epsg"])
+        code = where.get("proj:code")
+        if isinstance(code, str) and code.upper().startswith("EPSG:"):
+            return int(code.split(":", 1)[1])
+    return None
+
+
 def to_geodataframe(items) -> Any:
-    """One row per item (id, collection, datetime, cloud cover, platform, geometry), EPSG:4326."""
+    """One row per item, EPSG:4326.
+
+    Parameters
+    ----------
+    items : pystac.ItemCollection or sequence of pystac.Item or item dicts
+
+    Returns
+    -------
+    geopandas.GeoDataFrame
+        Columns ``id``, ``collection``, ``datetime``, ``eo:cloud_cover``,
+        ``platform``, ``geometry`` and ``epsg`` (the items' native CRS, read from
+        ``proj:epsg`` or ``proj:code``, on the item or its assets; providers differ).
+    """
     import geopandas as gpd
     import pandas as pd
     from shapely.geometry import shape
@@ -280,6 +834,9 @@ def to_geodataframe(items) -> Any:
             "datetime": pd.Timestamp(p.get("datetime")) if p.get("datetime") else pd.NaT,
             "eo:cloud_cover": p.get("eo:cloud_cover"), "platform": p.get("platform"),
             "geometry": shape(d["geometry"]) if d.get("geometry") else None,
+            "epsg": _epsg(d),
         })
-    cols = ["id", "collection", "datetime", "eo:cloud_cover", "platform", "geometry"]
-    return gpd.GeoDataFrame(pd.DataFrame(rows, columns=cols), geometry="geometry", crs="EPSG:4326")
+    cols = ["id", "collection", "datetime", "eo:cloud_cover", "platform", "geometry", "epsg"]
+    frame = pd.DataFrame(rows, columns=cols)
+    frame["epsg"] = frame["epsg"].astype("Int64")
+    return gpd.GeoDataFrame(frame, geometry="geometry", crs="EPSG:4326")
