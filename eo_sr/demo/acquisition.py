@@ -56,7 +56,8 @@ class CloudField:
     cloud_height : float
         Metres above ground.
     region : (x0, x1, y0, y1), optional
-        World-local bounds over which ``fraction`` is reached (default: the world).
+        World-local bounds over which ``fraction`` is reached (default: the world and
+        the margin its shadows can come from).
     """
 
     def __init__(self, rng, extent_m, fraction, *, sun_azimuth, sun_elevation, cloud_height, step=20.0,
@@ -69,9 +70,12 @@ class CloudField:
         self.pad = int(np.ceil(reach / step)) + 2
         n = int(np.ceil(extent_m / step)) + 2 * self.pad
         noise = smooth_noise(rng, (n, n), 400.0 / step) + 0.35 * smooth_noise(rng, (n, n), 120.0 / step)
-        x0, x1, y0, y1 = region if region is not None else (0, extent_m, 0, extent_m)
-        sel = lambda v: slice(self.pad + int(v[0] // step), self.pad + int(np.ceil(v[1] / step)))  # noqa: E731
-        inner = noise[sel((y0, y1)), sel((x0, x1))]
+        if region is None:  # the whole padded field: clouds just outside the world cast shadows into it
+            inner = noise
+        else:
+            x0, x1, y0, y1 = region
+            sel = lambda v: slice(self.pad + int(v[0] // step), self.pad + int(np.ceil(v[1] / step)))  # noqa: E731
+            inner = noise[sel((y0, y1)), sel((x0, x1))]
         if fraction <= 0:
             thick = np.zeros_like(noise)
         else:

@@ -17,7 +17,7 @@ from eo_sr.demo import acquisition as acq
 from eo_sr.demo import landscape as ls
 from eo_sr.demo import scenario as sc
 
-GENERATOR_VERSION = "1"
+GENERATOR_VERSION = "2"
 WORLD_CENTRE_LONLAT = (33.40, 35.17)  # Mesaoria plain, Cyprus
 UTM_EPSG = 32636
 HR_EPSG = 3857

@@ -1,0 +1,424 @@
+"""Aligned LR/HR patches and the patch store.
+
+For each matched pair: both sensors are loaded onto exact grids (the HR grid is the LR
+grid refined by the factor), the HR scene is cloud-masked (blue threshold) and
+histogram-matched towards its bicubic-upsampled LR partner, and the pair is cut into
+tiles (e.g. 32x32 LR with 128x128 HR at factor 4), with the LR time series of the
+pair's T partners for multi-frame models. Tiles over nodata or cloud limits are
+dropped and counted.
+
+The patch store is a folder::
+
+    store/
+      shards/<pair_id>.npz       one per pair, written atomically (resume unit)
+      train.zarr, val.zarr, test.zarr   arrays lr (N,T,B,s,s), hr (N,B,S,S), masks
+      manifest.parquet           one row per patch: ids, dates, delta-t, bounds, CRS, split
+      pairs.parquet              one row per pair: patch counts, drops by reason, shift
+      config.json
+
+A build killed part-way and run again skips the pairs already done and produces the
+same store as an uninterrupted build. Splits are by spatial blocks, not at random, so
+neighbouring patches do not leak between train and test.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from eo_sr.errors import EoSrError, InvalidInputError
+from eo_sr.grid import GridSpec, aligned_grids, pair_shift
+
+SPLITS = ("train", "val", "test")
+STORE_VERSION = "1"
+
+
+@dataclass(frozen=True)
+class PatchConfig:
+    """How pairs become patches.
+
+    Attributes
+    ----------
+    lr_size : int
+        LR patch side in pixels (HR side is ``lr_size * factor``).
+    stride : int or None
+        LR pixels between patch origins (default ``lr_size``: no overlap).
+    factor : int
+        Resolution factor.
+    frames : int
+        LR frames per patch (1 for single-image SR, T for multi-frame).
+    bands : tuple of str
+    max_nodata : float
+        Largest share of nodata pixels in a kept patch (LR or HR).
+    max_cloud : float
+        Largest share of cloudy pixels in a kept patch (LR frame 0 or HR).
+    hr_resampling : str
+        How the HR scene is resampled onto its exact grid.
+    hr_cloud_threshold : float
+        Blue reflectance above which an HR pixel counts as cloud (no mask asset).
+    histogram_match : bool
+        Match HR towards the bicubic-upsampled LR (frame 0), per band, clouds masked.
+    split_block_m : float
+        Side of the square spatial blocks assigned to one split.
+    split_fractions : (float, float, float)
+        Train/val/test shares of blocks.
+    seed : int
+        For the block-to-split draw.
+    """
+
+    lr_size: int = 32
+    stride: int | None = None
+    factor: int = 4
+    frames: int = 1
+    bands: tuple = ("blue", "green", "red", "nir")
+    max_nodata: float = 0.0
+    max_cloud: float = 0.05
+    hr_resampling: str = "bilinear"
+    hr_cloud_threshold: float = 0.25
+    histogram_match: bool = True
+    split_block_m: float = 1280.0
+    split_fractions: tuple = (0.7, 0.15, 0.15)
+    seed: int = 0
+
+    def __post_init__(self):
+        if self.lr_size < 4 or (self.stride is not None and self.stride < 1):
+            raise InvalidInputError(f"lr_size must be >= 4 and stride >= 1, got {self.lr_size}, {self.stride}")
+        if not (isinstance(self.factor, int) and self.factor >= 2):
+            raise InvalidInputError(f"factor must be an integer >= 2, got {self.factor!r}")
+        if self.frames < 1:
+            raise InvalidInputError(f"frames must be >= 1, got {self.frames}")
+        if not (len(self.split_fractions) == 3 and abs(sum(self.split_fractions) - 1) < 1e-6):
+            raise InvalidInputError(f"split_fractions must be three shares summing to 1, got {self.split_fractions}")
+
+    @property
+    def step(self) -> int:
+        return self.stride or self.lr_size
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["bands"] = list(self.bands)
+        d["split_fractions"] = list(self.split_fractions)
+        return d
+
+
+@dataclass
+class PairPatches:
+    """The patches cut from one pair (in memory, before they are written)."""
+
+    lr: np.ndarray  # (N, T, B, s, s) float32
+    hr: np.ndarray  # (N, B, S, S) float32
+    lr_valid: np.ndarray  # (N, T, s, s) bool
+    hr_valid: np.ndarray  # (N, S, S) bool
+    rows: np.ndarray
+    cols: np.ndarray
+    bounds: np.ndarray  # (N, 4) left, bottom, right, top
+    info: dict = field(default_factory=dict)
+
+
+def pair_id(hr_id: str, lr_ids) -> str:
+    """A short stable id for an HR scene and its LR partners."""
+    digest = hashlib.sha1("|".join([hr_id, *lr_ids]).encode()).hexdigest()[:10]
+    return f"{hr_id}__{digest}"
+
+
+def pair_grids(hr_item, lr_item, *, factor: int, lr_res: float) -> tuple[GridSpec, GridSpec]:
+    """Exact LR and HR grids over the HR footprint, in the LR scene's CRS."""
+    from pyproj import Transformer
+    from shapely.geometry import shape
+    from shapely.ops import transform
+
+    crs = lr_item.properties.get("proj:code") or f"EPSG:{lr_item.properties.get('proj:epsg')}"
+    if crs in (None, "EPSG:None"):
+        raise InvalidInputError(f"LR item {lr_item.id} has no proj:code/proj:epsg; cannot choose the grid CRS")
+    to_crs = Transformer.from_crs(4326, crs, always_xy=True).transform
+    footprint = transform(to_crs, shape(hr_item.geometry))
+    anchor = tuple(lr_item.assets[next(iter(lr_item.assets))].extra_fields.get("proj:transform", [0, 0, 0, 0, 0, 0])
+                   [i] for i in (2, 5))
+    return aligned_grids(footprint.bounds, crs=crs, lr_res=lr_res, factor=factor, anchor=anchor)
+
+
+def cut_pair(hr_item, lr_items, config: PatchConfig, *, lr_res: float = 10.0) -> PairPatches:
+    """Load one HR scene and its LR partners onto exact grids and cut them into patches.
+
+    Parameters
+    ----------
+    hr_item : pystac.Item
+    lr_items : list of pystac.Item
+        Best first; the first is the LR frame the HR scene is matched against.
+    config : PatchConfig
+
+    Returns
+    -------
+    PairPatches
+        Kept patches and, in ``info``, counts of dropped patches by reason and the
+        pair's residual co-registration shift (LR pixels).
+    """
+    from eo_sr import loading, radiometry
+
+    if len(lr_items) < config.frames:
+        raise InvalidInputError(f"{hr_item.id} has {len(lr_items)} LR partner(s) but frames={config.frames}; "
+                                "match with k >= frames (eo_sr.matching.match_scenes(..., k=...))")
+    lr_items = list(lr_items)[: config.frames]
+    lr_grid, hr_grid = pair_grids(hr_item, lr_items[0], factor=config.factor, lr_res=lr_res)
+    bands = list(config.bands)
+    lr = loading.load_items(lr_items, bands=bands, grid=lr_grid).compute()
+    hr = loading.load_items([hr_item], bands=bands, grid=hr_grid, resampling=config.hr_resampling).compute()
+    lr_data = lr.values.astype(np.float32)  # (T, B, h, w)
+    hr_data = hr.values[0].astype(np.float32)  # (B, H, W)
+    lr_valid = ~np.isnan(lr_data).any(axis=1)
+    lr_clear = lr_valid & ~(lr["cloud_mask"].values if "cloud_mask" in lr.coords else False)
+    hr_valid = ~np.isnan(hr_data).any(axis=0)
+    hr_cloud = radiometry.blue_threshold_cloud_mask(np.nan_to_num(hr_data), blue_index=bands.index("blue"),
+                                                    threshold=config.hr_cloud_threshold) & hr_valid
+    if not hr_valid.any():
+        raise EoSrError(f"HR scene {hr_item.id} has no valid pixel over its footprint")
+    dy = dx = err = float("nan")
+    if config.histogram_match:
+        f = config.factor
+        hr_ok = hr_valid & ~hr_cloud
+        lr_ok = np.repeat(np.repeat(lr_clear[0], f, axis=0), f, axis=1) & hr_ok
+        if lr_ok.mean() > 0.05:
+            hr_data = radiometry.match_to_bicubic(np.nan_to_num(hr_data), np.nan_to_num(lr_data[0]), factor=f,
+                                                  hr_mask=hr_ok, lr_mask=lr_clear[0]).astype(np.float32)
+    red = bands.index("red") if "red" in bands else 0
+    both = lr_clear[0] & hr_valid.reshape(lr_grid.height, config.factor, lr_grid.width, config.factor).all(axis=(1, 3))
+    if both.mean() > 0.5:
+        dy, dx, err = pair_shift(np.where(both, np.nan_to_num(lr_data[0, red]), 0),
+                                 np.where(np.repeat(np.repeat(both, config.factor, 0), config.factor, 1),
+                                          np.nan_to_num(hr_data[red]), 0), config.factor)
+    return _tile(lr_data, hr_data, lr_valid, lr_clear, hr_valid, hr_cloud, lr_grid, config,
+                 info={"shift_dy": dy, "shift_dx": dx, "shift_error": err})
+
+
+def _tile(lr_data, hr_data, lr_valid, lr_clear, hr_valid, hr_cloud, lr_grid, config, *, info):
+    s, f, step = config.lr_size, config.factor, config.step
+    S = s * f
+    h, w = lr_grid.shape
+    rows = np.arange(0, h - s + 1, step)
+    cols = np.arange(0, w - s + 1, step)
+    keep, drops = [], {"lr_nodata": 0, "hr_nodata": 0, "lr_cloud": 0, "hr_cloud": 0}
+    for r in rows:
+        for c in cols:
+            lv = lr_valid[:, r:r + s, c:c + s]
+            hv = hr_valid[r * f:r * f + S, c * f:c * f + S]
+            if 1 - lv.mean(axis=(1, 2)).min() > config.max_nodata:
+                drops["lr_nodata"] += 1
+            elif 1 - hv.mean() > config.max_nodata:
+                drops["hr_nodata"] += 1
+            elif 1 - lr_clear[0, r:r + s, c:c + s].mean() > config.max_cloud + config.max_nodata:
+                drops["lr_cloud"] += 1
+            elif hr_cloud[r * f:r * f + S, c * f:c * f + S].mean() > config.max_cloud:
+                drops["hr_cloud"] += 1
+            else:
+                keep.append((r, c))
+    n, T, B = len(keep), lr_data.shape[0], lr_data.shape[1]
+    out = PairPatches(
+        lr=np.zeros((n, T, B, s, s), np.float32), hr=np.zeros((n, B, S, S), np.float32),
+        lr_valid=np.zeros((n, T, s, s), bool), hr_valid=np.zeros((n, S, S), bool),
+        rows=np.array([r for r, _ in keep], int), cols=np.array([c for _, c in keep], int),
+        bounds=np.zeros((n, 4)), info={**info, **{f"dropped_{k}": v for k, v in drops.items()},
+                                       "candidates": len(rows) * len(cols)},
+    )
+    for i, (r, c) in enumerate(keep):
+        out.lr[i] = np.nan_to_num(lr_data[:, :, r:r + s, c:c + s])
+        out.hr[i] = np.nan_to_num(hr_data[:, r * f:r * f + S, c * f:c * f + S])
+        out.lr_valid[i] = lr_clear[:, r:r + s, c:c + s]
+        out.hr_valid[i] = hr_valid[r * f:r * f + S, c * f:c * f + S] & ~hr_cloud[r * f:r * f + S, c * f:c * f + S]
+        out.bounds[i] = lr_grid.window(r, c, s, s).bounds
+    return out
+
+
+def _atomic_savez(path: Path, **arrays) -> None:
+    tmp = path.with_name(path.name + ".part")
+    with open(tmp, "wb") as f:
+        np.savez(f, **arrays)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def split_of_block(bx: int, by: int, config: PatchConfig) -> str:
+    """Deterministic split of a spatial block (a hash of its indices and the seed)."""
+    h = int(hashlib.sha1(f"{config.seed}:{bx}:{by}".encode()).hexdigest()[:8], 16) / 0xFFFFFFFF
+    train, val, _ = config.split_fractions
+    return "train" if h < train else "val" if h < train + val else "test"
+
+
+def build_patch_store(pairs, items_by_id: dict, out: str | Path, *, config: PatchConfig = PatchConfig(),
+                      lr_res: float = 10.0, progress: bool = True, max_pairs: int | None = None):
+    """Cut every matched pair into patches and write the patch store (resumable).
+
+    Parameters
+    ----------
+    pairs : pandas.DataFrame
+        Selected pairs, e.g. ``MatchResult.pairs``: columns ``hr_id``, ``lr_id``,
+        ``rank`` (the LR partners of an HR scene in rank order).
+    items_by_id : dict
+        ``{item id: pystac.Item}`` for every HR and LR id in ``pairs``.
+    out : path
+        The store folder. Existing shards are reused (resume); a different config
+        in an existing store is refused.
+    config : PatchConfig
+    max_pairs : int, optional
+        Stop after this many pairs (for quick runs).
+
+    Returns
+    -------
+    pandas.DataFrame
+        The manifest (one row per patch).
+
+    Raises
+    ------
+    InvalidInputError
+        The store was built with another configuration, or an id is missing.
+    """
+    import pandas as pd
+    from tqdm.auto import tqdm
+
+    out = Path(out)
+    (out / "shards").mkdir(parents=True, exist_ok=True)
+    cfg_path = out / "config.json"
+    wanted = {"store_version": STORE_VERSION, **config.to_dict(), "lr_res": lr_res}
+    if cfg_path.exists():
+        if json.loads(cfg_path.read_text()) != wanted:
+            raise InvalidInputError(f"{out} holds a store built with another configuration; "
+                                    "choose a new folder or delete it")
+    else:
+        cfg_path.write_text(json.dumps(wanted, indent=1, sort_keys=True))
+    groups = []
+    for hr_id, g in pairs.sort_values(["hr_id", "rank"]).groupby("hr_id", sort=True):
+        groups.append((hr_id, list(g["lr_id"])))
+    if max_pairs is not None:
+        groups = groups[:max_pairs]
+    records = []
+    for hr_id, lr_ids in tqdm(groups, desc="patches: pairs", disable=not progress):
+        missing = [i for i in [hr_id, *lr_ids] if i not in items_by_id]
+        if missing:
+            raise InvalidInputError(f"items {missing} are not in items_by_id; pass every HR and LR item searched")
+        pid = pair_id(hr_id, lr_ids[: config.frames])
+        shard = out / "shards" / f"{pid}.npz"
+        if not shard.exists():
+            try:
+                patches = cut_pair(items_by_id[hr_id], [items_by_id[i] for i in lr_ids], config, lr_res=lr_res)
+                status = "ok"
+            except (EoSrError, InvalidInputError) as exc:
+                patches, status = None, f"skipped: {exc}"
+            arrays = _shard_arrays(patches, status)
+            _atomic_savez(shard, **arrays)
+        with np.load(shard, allow_pickle=False) as z:
+            info = json.loads(str(z["info"]))
+            records.append({"pair_id": pid, "hr_id": hr_id, "lr_ids": lr_ids[: config.frames],
+                            "n_patches": int(z["rows"].shape[0]), **info})
+    pair_table = pd.DataFrame(records)
+    manifest = _consolidate(out, pair_table, items_by_id, config)
+    tmp = out / "pairs.parquet.part"
+    pair_table.to_parquet(tmp)
+    os.replace(tmp, out / "pairs.parquet")
+    return manifest
+
+
+def _shard_arrays(patches: PairPatches | None, status: str) -> dict:
+    if patches is None:
+        info = {"status": status}
+        return {"lr": np.zeros((0,)), "hr": np.zeros((0,)), "lr_valid": np.zeros((0,), bool),
+                "hr_valid": np.zeros((0,), bool), "rows": np.zeros(0, int), "cols": np.zeros(0, int),
+                "bounds": np.zeros((0, 4)), "info": np.array(json.dumps(info))}
+    info = {"status": status, **{k: (None if isinstance(v, float) and np.isnan(v) else v)
+                                 for k, v in patches.info.items()}}
+    return {"lr": patches.lr, "hr": patches.hr, "lr_valid": patches.lr_valid, "hr_valid": patches.hr_valid,
+            "rows": patches.rows, "cols": patches.cols, "bounds": patches.bounds,
+            "info": np.array(json.dumps(info, sort_keys=True))}
+
+
+def _consolidate(out: Path, pair_table, items_by_id, config: PatchConfig):
+    """Gather the shards into one Zarr store per split and the manifest, atomically."""
+    import pandas as pd
+    import zarr
+
+    rows, per_split = [], {s: [] for s in SPLITS}
+    for rec in pair_table.itertuples():
+        if rec.n_patches == 0:
+            continue
+        with np.load(out / "shards" / f"{rec.pair_id}.npz", allow_pickle=False) as z:
+            bounds, prow, pcol = z["bounds"], z["rows"], z["cols"]
+        hr = items_by_id[rec.hr_id]
+        lr0 = items_by_id[rec.lr_ids[0]]
+        crs = lr0.properties.get("proj:code") or f"EPSG:{lr0.properties.get('proj:epsg')}"
+        for i in range(len(prow)):
+            cx, cy = (bounds[i, 0] + bounds[i, 2]) / 2, (bounds[i, 1] + bounds[i, 3]) / 2
+            split = split_of_block(int(cx // config.split_block_m), int(cy // config.split_block_m), config)
+            per_split[split].append((rec.pair_id, i))
+            rows.append({
+                "patch_id": f"{rec.pair_id}__{prow[i]:04d}_{pcol[i]:04d}", "pair_id": rec.pair_id,
+                "hr_id": rec.hr_id, "lr_ids": list(rec.lr_ids), "split": split,
+                "index": len(per_split[split]) - 1, "row": int(prow[i]), "col": int(pcol[i]),
+                "hr_datetime": pd.Timestamp(hr.datetime), "lr_datetime": pd.Timestamp(lr0.datetime),
+                "delta_days": (lr0.datetime - hr.datetime).total_seconds() / 86400.0,
+                "left": bounds[i, 0], "bottom": bounds[i, 1], "right": bounds[i, 2], "top": bounds[i, 3],
+                "crs": crs, "shift_dy": rec.shift_dy, "shift_dx": rec.shift_dx,
+            })
+    manifest = pd.DataFrame(rows)
+    for split in SPLITS:
+        target = out / f"{split}.zarr"
+        tmp = Path(tempfile.mkdtemp(prefix=f".{split}.", dir=out))
+        try:
+            group = zarr.open_group(str(tmp / "data.zarr"), mode="w")
+            _write_split(group, out, per_split[split], config)
+            if target.exists():
+                shutil.rmtree(target)
+            os.replace(tmp / "data.zarr", target)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+    tmp = out / "manifest.parquet.part"
+    manifest.to_parquet(tmp)
+    os.replace(tmp, out / "manifest.parquet")
+    return manifest
+
+
+def _write_split(group, out: Path, entries, config: PatchConfig) -> None:
+    s, f, B, T = config.lr_size, config.factor, len(config.bands), config.frames
+    n = len(entries)
+    chunk = 16
+    arrays = {
+        "lr": group.create_array("lr", shape=(n, T, B, s, s), chunks=(chunk, T, B, s, s), dtype="float32"),
+        "hr": group.create_array("hr", shape=(n, B, s * f, s * f), chunks=(chunk, B, s * f, s * f),
+                                 dtype="float32"),
+        "lr_valid": group.create_array("lr_valid", shape=(n, T, s, s), chunks=(chunk, T, s, s), dtype="bool"),
+        "hr_valid": group.create_array("hr_valid", shape=(n, s * f, s * f), chunks=(chunk, s * f, s * f),
+                                       dtype="bool"),
+    }
+    group.attrs.update({"bands": list(config.bands), "factor": f, "frames": T, "count": n})
+    # Entries are in pair order: stream them through one chunk-sized buffer per array.
+    buffers = {name: np.zeros((chunk, *arr.shape[1:]), arr.dtype) for name, arr in arrays.items()}
+    current, data = None, {}
+    for j, (pid, i) in enumerate(entries):
+        if pid != current:  # each member of an .npz is decompressed on access: read it once
+            with np.load(out / "shards" / f"{pid}.npz", allow_pickle=False) as z:
+                data, current = {name: z[name] for name in arrays}, pid
+        for name in arrays:
+            buffers[name][j % chunk] = data[name][i]
+        if j % chunk == chunk - 1 or j == n - 1:
+            start = j - j % chunk
+            for name, arr in arrays.items():
+                arr[start:j + 1] = buffers[name][: j + 1 - start]
+
+
+def store_checksum(out: str | Path) -> str:
+    """SHA-256 over every array and the manifest of a store (for identity checks)."""
+    import pandas as pd
+    import zarr
+
+    out = Path(out)
+    h = hashlib.sha256()
+    for split in SPLITS:
+        group = zarr.open_group(str(out / f"{split}.zarr"), mode="r")
+        for name in ("lr", "hr", "lr_valid", "hr_valid"):
+            h.update(np.ascontiguousarray(group[name][:]).tobytes())
+    h.update(pd.read_parquet(out / "manifest.parquet").to_json().encode())
+    return h.hexdigest()
