@@ -1,7 +1,8 @@
 """The ``eo-sr`` command line.
 
 ``eo-sr quickstart`` runs the pipeline as far as it exists on the offline demo
-world; ``eo-sr demo``, ``serve``, ``search``, ``match`` and ``sensors`` run single steps.
+world; ``eo-sr demo``, ``serve``, ``search``, ``match``, ``patches`` and ``sensors`` run single
+steps.
 Errors that a user can fix are printed as one line, without a traceback.
 """
 from __future__ import annotations
@@ -116,6 +117,29 @@ def cmd_match(args) -> int:
     return 0
 
 
+def _patches(match_dir: Path, out: Path, *, lr_size: int, frames: int, max_pairs=None, progress=True):
+    import pandas as pd
+
+    from eo_sr import patches
+
+    pairs_path = match_dir / "pairs.parquet"
+    if not pairs_path.is_file():
+        raise EoSrError(f"{pairs_path} not found: run 'eo-sr match ... --out {match_dir}' first")
+    items = {it.id: it for name in ("hr_scenes", "lr_scenes") for it in _read_items(match_dir / f"{name}.ndjson")}
+    pairs = pd.read_parquet(pairs_path)
+    config = patches.PatchConfig(lr_size=lr_size, frames=frames)
+    manifest = patches.build_patch_store(pairs, items, out, config=config, progress=progress, max_pairs=max_pairs)
+    return manifest
+
+
+def cmd_patches(args) -> int:
+    manifest = _patches(Path(args.matches), Path(args.out), lr_size=args.lr_size, frames=args.frames,
+                        max_pairs=args.max_pairs)
+    counts = manifest["split"].value_counts().to_dict() if len(manifest) else {}
+    print(f"{len(manifest)} patch pairs {counts} -> {args.out}")
+    return 0
+
+
 def cmd_sensors(args) -> int:
     import pandas as pd
 
@@ -130,31 +154,35 @@ def cmd_sensors(args) -> int:
 
 
 def cmd_quickstart(args) -> int:
-    """Demo world -> local STAC API -> search HR and LR scenes over the AOI -> match them."""
+    """Demo world -> local STAC API -> search -> match -> aligned patch store."""
     from eo_sr import demo, stac
     from eo_sr.config import cache_dir
 
     out = Path(args.out) if args.out else cache_dir("runs", f"quickstart-{args.size}-seed{args.seed}")
     t0 = time.perf_counter()
-    print(f"[1/4] demo world ({args.size}, seed {args.seed})")
+    print(f"[1/5] demo world ({args.size}, seed {args.seed})")
     world = _world(args)
     print("      " + world.summary().replace("\n", "\n      "))
-    print("[2/4] local STAC API on 127.0.0.1")
+    print("[2/5] local STAC API on 127.0.0.1")
     with demo.serve_world(world) as server:
         print(f"      serving at {server.url} (log {server.log_path})")
         catalog = stac.open_catalog(server)
-        print("[3/4] search over the AOI")
+        print("[3/5] search over the AOI")
         n_hr, hr_table = _search_to_files(catalog, out, "hr_scenes", collections=demo.HR_COLLECTION,
                                           aoi=world.bbox, max_cloud_cover=args.hr_max_cloud)
         n_lr, lr_table = _search_to_files(catalog, out, "lr_scenes", collections=demo.LR_COLLECTION,
                                           aoi=world.bbox)
     print(f"      {n_hr} HR scenes with cloud cover <= {args.hr_max_cloud}% -> {hr_table}")
     print(f"      {n_lr} LR scenes -> {lr_table}")
-    print("[4/4] match HR scenes with LR scenes in space and time")
+    print("[4/5] match HR scenes with LR scenes in space and time")
     result, report = _match_to_files(_read_items(out / "hr_scenes.ndjson"), _read_items(out / "lr_scenes.ndjson"),
                                      out, **demo.MATCH_CRITERIA)
     print("      " + result.summary().replace("\n", "\n      "))
     print(f"      report -> {report}")
+    print("[5/5] cut aligned LR/HR patches (32x32 LR, 128x128 HR), histogram-matched, split by space")
+    manifest = _patches(out, out / "patches", lr_size=32, frames=1)
+    counts = manifest["split"].value_counts().to_dict()
+    print(f"      {len(manifest)} patch pairs {counts} -> {out / 'patches'}")
     print(f"done in {time.perf_counter() - t0:.1f} s; outputs in {out}")
     print("next: open notebooks/00_welcome.ipynb, or build the book (see README)")
     return 0
@@ -205,6 +233,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-k", type=int, default=1, help="partners per HR scene (default: %(default)s)")
     p.add_argument("--out", default="match-results", help="output folder (default: %(default)s)")
     p.set_defaults(func=cmd_match)
+
+    p = sub.add_parser("patches", help="cut matched pairs into an aligned LR/HR patch store (resumable)")
+    p.add_argument("--matches", required=True,
+                   help="folder with pairs.parquet, hr_scenes.ndjson, lr_scenes.ndjson (from search + match)")
+    p.add_argument("--lr-size", type=int, default=32, help="LR patch side in pixels (default: %(default)s)")
+    p.add_argument("--frames", type=int, default=1, help="LR frames per patch (default: %(default)s)")
+    p.add_argument("--max-pairs", type=int, default=None, help="stop after this many pairs")
+    p.add_argument("--out", default="patch-store", help="store folder (default: %(default)s)")
+    p.set_defaults(func=cmd_patches)
 
     p = sub.add_parser("sensors", help="list the sensors eo-sr knows")
     p.set_defaults(func=cmd_sensors)

@@ -119,6 +119,7 @@ class PairPatches:
     cols: np.ndarray
     bounds: np.ndarray  # (N, 4) left, bottom, right, top
     info: dict = field(default_factory=dict)
+    timings: dict = field(default_factory=dict)  # seconds per stage (not stored: not deterministic)
 
 
 def pair_id(hr_id: str, lr_ids) -> str:
@@ -159,16 +160,22 @@ def cut_pair(hr_item, lr_items, config: PatchConfig, *, lr_res: float = 10.0) ->
         Kept patches and, in ``info``, counts of dropped patches by reason and the
         pair's residual co-registration shift (LR pixels).
     """
+    import time
+
     from eo_sr import loading, radiometry
 
+    clock = time.perf_counter
     if len(lr_items) < config.frames:
         raise InvalidInputError(f"{hr_item.id} has {len(lr_items)} LR partner(s) but frames={config.frames}; "
                                 "match with k >= frames (eo_sr.matching.match_scenes(..., k=...))")
     lr_items = list(lr_items)[: config.frames]
     lr_grid, hr_grid = pair_grids(hr_item, lr_items[0], factor=config.factor, lr_res=lr_res)
     bands = list(config.bands)
+    t0 = clock()
     lr = loading.load_items(lr_items, bands=bands, grid=lr_grid).compute()
+    t1 = clock()
     hr = loading.load_items([hr_item], bands=bands, grid=hr_grid, resampling=config.hr_resampling).compute()
+    t2 = clock()
     lr_data = lr.values.astype(np.float32)  # (T, B, h, w)
     hr_data = hr.values[0].astype(np.float32)  # (B, H, W)
     lr_valid = ~np.isnan(lr_data).any(axis=1)
@@ -186,14 +193,19 @@ def cut_pair(hr_item, lr_items, config: PatchConfig, *, lr_res: float = 10.0) ->
         if lr_ok.mean() > 0.05:
             hr_data = radiometry.match_to_bicubic(np.nan_to_num(hr_data), np.nan_to_num(lr_data[0]), factor=f,
                                                   hr_mask=hr_ok, lr_mask=lr_clear[0]).astype(np.float32)
+    t3 = clock()
     red = bands.index("red") if "red" in bands else 0
     both = lr_clear[0] & hr_valid.reshape(lr_grid.height, config.factor, lr_grid.width, config.factor).all(axis=(1, 3))
     if both.mean() > 0.5:
         dy, dx, err = pair_shift(np.where(both, np.nan_to_num(lr_data[0, red]), 0),
                                  np.where(np.repeat(np.repeat(both, config.factor, 0), config.factor, 1),
                                           np.nan_to_num(hr_data[red]), 0), config.factor)
-    return _tile(lr_data, hr_data, lr_valid, lr_clear, hr_valid, hr_cloud, lr_grid, config,
-                 info={"shift_dy": dy, "shift_dx": dx, "shift_error": err})
+    t4 = clock()
+    out = _tile(lr_data, hr_data, lr_valid, lr_clear, hr_valid, hr_cloud, lr_grid, config,
+                info={"shift_dy": dy, "shift_dx": dx, "shift_error": err})
+    out.timings = {"read_lr": t1 - t0, "read_reproject_hr": t2 - t1, "radiometry": t3 - t2,
+                   "coregistration": t4 - t3, "crop": clock() - t4}
+    return out
 
 
 def _tile(lr_data, hr_data, lr_valid, lr_clear, hr_valid, hr_cloud, lr_grid, config, *, info):
@@ -271,13 +283,16 @@ def build_patch_store(pairs, items_by_id: dict, out: str | Path, *, config: Patc
     Returns
     -------
     pandas.DataFrame
-        The manifest (one row per patch).
+        The manifest (one row per patch); ``manifest.attrs["timings"]`` holds the
+        seconds spent per stage in this run (read, reproject, radiometry, crop, write).
 
     Raises
     ------
     InvalidInputError
         The store was built with another configuration, or an id is missing.
     """
+    import time
+
     import pandas as pd
     from tqdm.auto import tqdm
 
@@ -297,6 +312,7 @@ def build_patch_store(pairs, items_by_id: dict, out: str | Path, *, config: Patc
     if max_pairs is not None:
         groups = groups[:max_pairs]
     records = []
+    timings: dict[str, float] = {}
     for hr_id, lr_ids in tqdm(groups, desc="patches: pairs", disable=not progress):
         missing = [i for i in [hr_id, *lr_ids] if i not in items_by_id]
         if missing:
@@ -310,13 +326,19 @@ def build_patch_store(pairs, items_by_id: dict, out: str | Path, *, config: Patc
             except (EoSrError, InvalidInputError) as exc:
                 patches, status = None, f"skipped: {exc}"
             arrays = _shard_arrays(patches, status)
+            t = time.perf_counter()
             _atomic_savez(shard, **arrays)
+            for k, v in ({**patches.timings, "write": time.perf_counter() - t} if patches else {}).items():
+                timings[k] = timings.get(k, 0.0) + v
         with np.load(shard, allow_pickle=False) as z:
             info = json.loads(str(z["info"]))
             records.append({"pair_id": pid, "hr_id": hr_id, "lr_ids": lr_ids[: config.frames],
                             "n_patches": int(z["rows"].shape[0]), **info})
     pair_table = pd.DataFrame(records)
+    t = time.perf_counter()
     manifest = _consolidate(out, pair_table, items_by_id, config)
+    timings["consolidate"] = time.perf_counter() - t
+    manifest.attrs["timings"] = timings
     tmp = out / "pairs.parquet.part"
     pair_table.to_parquet(tmp)
     os.replace(tmp, out / "pairs.parquet")
