@@ -58,6 +58,8 @@ def test_quickstart_searches_the_local_api(tmp_path):
     assert sorted(hr["id"]) == sorted(hr_truth)
     assert len(lr) == sum(v["kind"] == "lr" for v in truth["scenes"].values())
     assert f"outputs in {out}" in proc.stdout
+    manifest = pd.read_parquet(out / "patches" / "manifest.parquet")
+    assert len(manifest) > 8 and set(manifest["hr_id"]) <= set(hr["id"])
 
 
 @pytest.mark.server
@@ -89,3 +91,16 @@ def test_quickstart_then_match_with_other_criteria(tmp_path):
 def test_match_with_a_missing_file_says_how_to_make_it(tmp_path):
     proc = run("match", "--hr", str(tmp_path / "nope.ndjson"), "--lr", str(tmp_path / "x.ndjson"), cache=tmp_path)
     assert proc.returncode == 2 and "eo-sr search" in proc.stderr and "Traceback" not in proc.stderr
+
+
+@pytest.mark.server
+def test_patches_command_resumes_and_refuses_another_config(tmp_path):
+    out = tmp_path / "out"
+    assert run("quickstart", "--size", "tiny", "--out", str(out), cache=tmp_path).returncode == 0
+    proc = run("patches", "--matches", str(out), "--lr-size", "16", "--out", str(tmp_path / "p16"), cache=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "patch pairs" in proc.stdout
+    again = run("patches", "--matches", str(out), "--lr-size", "32", "--out", str(tmp_path / "p16"), cache=tmp_path)
+    assert again.returncode == 2 and "another configuration" in again.stderr
+    missing = run("patches", "--matches", str(tmp_path), "--out", str(tmp_path / "x"), cache=tmp_path)
+    assert missing.returncode == 2 and "eo-sr match" in missing.stderr
