@@ -1,0 +1,110 @@
+"""eo_sr.metrics agrees with scikit-image, batches equal one-by-one, masks behave."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from scipy import ndimage
+from skimage.metrics import peak_signal_noise_ratio, structural_similarity
+
+from eo_sr import metrics as M
+from eo_sr.errors import InvalidInputError
+
+
+def realistic(n=6, bands=4, size=64, noise=0.02, seed=0):
+    """Smooth reflectance-like fields in [0, 0.5] and a noisy, slightly blurred copy."""
+    rng = np.random.default_rng(seed)
+    a = ndimage.gaussian_filter(rng.random((n, bands, size, size)), (0, 0, 2, 2)) * 0.5
+    b = ndimage.gaussian_filter(a, (0, 0, 0.7, 0.7)) + noise * rng.standard_normal(a.shape)
+    return a.astype(np.float32), b.astype(np.float32)
+
+
+def sk_ssim(a, b, **kw):
+    return np.array([[structural_similarity(x, y, **kw) for x, y in zip(ai, bi)] for ai, bi in zip(a, b)])
+
+
+@pytest.mark.parametrize("kind", ["random", "realistic"])
+def test_ssim_agrees_with_scikit_image(kind):
+    rng = np.random.default_rng(1)
+    if kind == "random":
+        a, b = rng.random((4, 3, 48, 48)).astype(np.float32), rng.random((4, 3, 48, 48)).astype(np.float32)
+    else:
+        a, b = realistic()
+    wang = M.ssim(a, b, data_range=1.0)
+    ref = sk_ssim(a, b, data_range=1.0, gaussian_weights=True, sigma=1.5, use_sample_covariance=False)
+    assert np.abs(wang - ref).max() < 1e-4
+    uniform = M.ssim(a, b, data_range=1.0, gaussian=False, win_size=7, sample_covariance=True)
+    assert np.abs(uniform - sk_ssim(a, b, data_range=1.0)).max() < 1e-4
+
+
+def test_ssim_on_dn_scale_matches_reflectance_scale():
+    a, b = realistic()
+    assert np.allclose(M.ssim(a * 10000, b * 10000, data_range=10000.0), M.ssim(a, b, data_range=1.0), atol=1e-5)
+
+
+def test_psnr_and_mse_agree_with_scikit_image():
+    a, b = realistic()
+    ref = np.array([[peak_signal_noise_ratio(x, y, data_range=1.0) for x, y in zip(ai, bi)] for ai, bi in zip(a, b)])
+    assert np.abs(M.psnr(a, b, data_range=1.0) - ref).max() < 1e-4
+    assert np.allclose(M.mse(a, b), ((a.astype(float) - b) ** 2).mean(axis=(-2, -1)))
+
+
+def test_batch_equals_one_by_one():
+    a, b = realistic(n=5)
+    batch = M.ssim(a, b, data_range=1.0, batch_size=2)
+    single = np.stack([M.ssim(a[i], b[i], data_range=1.0) for i in range(len(a))])
+    assert np.allclose(batch, single, atol=1e-6)
+    assert np.allclose(M.psnr(a, b, data_range=1.0, reduce="mean"), M.psnr(a, b, data_range=1.0).mean(axis=-1))
+
+
+def test_masks_change_results_as_they_should():
+    a, b = realistic(n=3)
+    b[:, :, :, :20] += 0.3  # a corrupted strip (a cloud, say)
+    mask = np.ones((3, 64, 64), bool)
+    mask[:, :, :20] = False
+    masked = M.ssim(a, b, data_range=1.0, mask=mask)
+    cropped = M.ssim(a[..., 20:], b[..., 20:], data_range=1.0)
+    assert np.allclose(masked, cropped, atol=1e-5)
+    assert (masked > M.ssim(a, b, data_range=1.0)).all()
+    assert np.allclose(M.psnr(a, b, data_range=1.0, mask=mask), M.psnr(a[..., 20:], b[..., 20:], data_range=1.0))
+
+
+def test_constant_patches_and_zero_error_stay_finite():
+    flat = np.full((2, 1, 32, 32), 0.2, np.float32)
+    assert np.allclose(M.ssim(flat, flat, data_range=1.0), 1.0)
+    assert np.all(M.psnr(flat, flat, data_range=1.0) == 100.0)
+    other = np.full_like(flat, 0.25)
+    s = M.ssim(flat, other, data_range=1.0)
+    assert np.isfinite(s).all() and (s < 1).all()
+
+
+def test_bad_input():
+    a = np.zeros((2, 1, 32, 32), np.float32)
+    with pytest.raises(InvalidInputError, match="differ in shape"):
+        M.ssim(a, a[..., :16], data_range=1.0)
+    with pytest.raises(InvalidInputError, match="data_range"):
+        M.psnr(a, a, data_range=None)
+    with pytest.raises(InvalidInputError, match="smaller than"):
+        M.ssim(a[..., :8, :8], a[..., :8, :8], data_range=1.0)
+    with pytest.raises(InvalidInputError, match="no valid pixel"):
+        M.ssim(a, a, data_range=1.0, mask=np.zeros((2, 32, 32), bool))
+    nan = M.ssim(a, a, data_range=1.0, mask=np.zeros((2, 32, 32), bool), empty="nan")
+    assert np.isnan(nan).all()
+
+
+@settings(max_examples=25, deadline=None)
+@given(seed=st.integers(0, 10_000), noise=st.floats(0.0, 0.2))
+def test_ssim_properties(seed, noise):
+    a, b = realistic(n=1, bands=2, size=32, noise=noise, seed=seed)
+    s = M.ssim(a, b, data_range=1.0)
+    assert np.all(s <= 1 + 1e-6) and np.all(s >= -1 - 1e-6)
+    assert np.allclose(s, M.ssim(b, a, data_range=1.0), atol=1e-6)  # symmetric
+    assert np.allclose(M.ssim(a, a, data_range=1.0), 1.0, atol=1e-5)
+
+
+def test_bicubic_upsampling_keeps_shape_and_smooth_fields():
+    lr = realistic(n=2, size=32, noise=0)[0]
+    up = M.upsample_bicubic(lr, 4)
+    assert up.shape == (2, 4, 128, 128) and up.dtype == np.float32
+    assert np.allclose(up.reshape(2, 4, 32, 4, 32, 4).mean(axis=(3, 5)), lr, atol=5e-3)
