@@ -45,7 +45,7 @@ def test_import_viz_is_light():
             "heavy = [m for m in ('leafmap', 'ipyleaflet', 'matplotlib', 'geopandas', 'rasterio') if m in sys.modules];"
             "print(heavy, sorted(v.__all__))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
-    assert out.strip() == ("[] ['footprint_map', 'footprints_frame', 'plot_footprints', 'show_rgb', "
+    assert out.strip() == ("[] ['footprint_map', 'footprints_frame', 'plot_footprints', 'plot_timeline', 'show_rgb', "
                            "'stretch_rgb']")
 
 
