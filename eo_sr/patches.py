@@ -215,6 +215,7 @@ def _tile(lr_data, hr_data, lr_valid, lr_clear, hr_valid, hr_cloud, lr_grid, con
     rows = np.arange(0, h - s + 1, step)
     cols = np.arange(0, w - s + 1, step)
     keep, drops = [], {"lr_nodata": 0, "hr_nodata": 0, "lr_cloud": 0, "hr_cloud": 0}
+    cloudy = []  # patch cells dropped for cloud: their neighbours may hold the shadows
     for r in rows:
         for c in cols:
             lv = lr_valid[:, r:r + s, c:c + s]
@@ -227,6 +228,7 @@ def _tile(lr_data, hr_data, lr_valid, lr_clear, hr_valid, hr_cloud, lr_grid, con
                 drops["lr_cloud"] += 1
             elif hr_cloud[r * f:r * f + S, c * f:c * f + S].mean() > config.max_cloud:
                 drops["hr_cloud"] += 1
+                cloudy.append([int(r), int(c)])
             else:
                 keep.append((r, c))
     n, T, B = len(keep), lr_data.shape[0], lr_data.shape[1]
@@ -235,7 +237,7 @@ def _tile(lr_data, hr_data, lr_valid, lr_clear, hr_valid, hr_cloud, lr_grid, con
         lr_valid=np.zeros((n, T, s, s), bool), hr_valid=np.zeros((n, S, S), bool),
         rows=np.array([r for r, _ in keep], int), cols=np.array([c for _, c in keep], int),
         bounds=np.zeros((n, 4)), info={**info, **{f"dropped_{k}": v for k, v in drops.items()},
-                                       "candidates": len(rows) * len(cols)},
+                                       "candidates": len(rows) * len(cols), "hr_cloudy_cells": cloudy},
     )
     for i, (r, c) in enumerate(keep):
         out.lr[i] = np.nan_to_num(lr_data[:, :, r:r + s, c:c + s])

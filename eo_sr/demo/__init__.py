@@ -68,8 +68,14 @@ class DemoWorld:
         return self.root / "truth" / f"landcover_{'after' if after_change else 'before'}.tif"
 
     def hr_truth_mask_path(self, item_id: str) -> Path:
-        """Per-pixel truth of an HR scene: bit 1 cloud, 2 cloud shadow, 4 misregistered."""
+        """Per-pixel truth of an HR scene: bit 1 cloud, 2 cloud shadow, 4 misregistered (the
+        non-rigid warp moves the pixel by more than 1.5 HR pixels), 8 thin cloud or haze."""
         return self.root / "truth" / "hr_masks" / f"{item_id}.tif"
+
+    def lr_truth_mask_path(self, item_id: str) -> Path:
+        """Per-pixel truth of an LR scene: bit 1 cloud, 2 cloud shadow, 8 thin cloud or haze
+        (the SCL misses haze and faint shadows, as real masks do)."""
+        return self.root / "truth" / "lr_masks" / f"{item_id}.tif"
 
     @property
     def aoi(self):

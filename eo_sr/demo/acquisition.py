@@ -36,6 +36,17 @@ SCL_CLOUDY = (8, 9, 10)
 # probability, above ``CLOUD_MED`` medium; thinner haze stays unflagged, as it does
 # in real masks.
 CLOUD_HIGH, CLOUD_MED, SHADOW_MIN = 0.6, 0.25, 0.25
+# What the truth masks record: any visible haze or shadow, flagged by a mask or not.
+HAZE_MIN, SHADOW_VISIBLE = 0.03, 0.1
+
+
+def truth_mask(thick: np.ndarray, shadow: np.ndarray, valid: np.ndarray) -> np.ndarray:
+    """Bit flags of what really happened to each pixel: 1 cloud, 2 cloud shadow,
+    8 thin cloud or haze (too thin for the cloud masks)."""
+    cloud = (thick > CLOUD_MED) & valid
+    haze = (thick > HAZE_MIN) & ~cloud & valid
+    shade = (shadow > SHADOW_VISIBLE) & (thick <= CLOUD_MED) & valid
+    return (cloud * 1 + shade * 2 + haze * 8).astype(np.uint8)
 
 
 class CloudField:

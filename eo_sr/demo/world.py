@@ -17,7 +17,7 @@ from eo_sr.demo import acquisition as acq
 from eo_sr.demo import landscape as ls
 from eo_sr.demo import scenario as sc
 
-GENERATOR_VERSION = "2"
+GENERATOR_VERSION = "5"
 WORLD_CENTRE_LONLAT = (33.40, 35.17)  # Mesaoria plain, Cyprus
 UTM_EPSG = 32636
 HR_EPSG = 3857
@@ -159,7 +159,7 @@ def build_world(root: Path, size: str, seed: int, *, progress: bool = True) -> d
 
     tmp = Path(tempfile.mkdtemp(prefix=f".{root.name}.", dir=root.parent))
     try:
-        for sub in ("lr", "hr", "truth/hr_masks", "collections"):
+        for sub in ("lr", "hr", "truth/hr_masks", "truth/lr_masks", "collections"):
             (tmp / sub).mkdir(parents=True, exist_ok=True)
         items, truth_scenes = [], {}
 
@@ -214,6 +214,9 @@ def build_world(root: Path, size: str, seed: int, *, progress: bool = True) -> d
                     assets[band] = _asset(final / f"{band}.tif", band, LR_BAND_INFO, gsd=10.0, shape=dn.shape[1:],
                                           transform=transform, offset=-0.1 if baseline4 else 0.0)
                 _write_cog(folder / "scl.tif", scl, crs=UTM_EPSG, transform=transform)
+                _write_cog(tmp / "truth" / "lr_masks" / f"{item_id}.tif",
+                           acq.truth_mask(thick[sl], shadow[sl], valid[sl]), crs=UTM_EPSG, transform=transform,
+                           nodata=None)
                 assets["scl"] = {
                     "href": (final / "scl.tif").as_uri(), "type": COG_TYPE, "title": "Scene classification map (SCL)",
                     "roles": ["data", "cloud", "snow-ice"], "gsd": 10.0,
@@ -280,9 +283,10 @@ def build_world(root: Path, size: str, seed: int, *, progress: bool = True) -> d
             sx, sy = wx + shift[0], wy + shift[1]
             misreg = np.zeros((height, width), bool)
             if scene.misregistered:
-                disp = acq.displacement_field(srng, (height, width), amplitude_px=3.0, scale_px=60.0)
+                disp = acq.displacement_field(srng, (height, width), amplitude_px=6.0, scale_px=300.0)
                 sx, sy = sx + disp[1] * px, sy + disp[0] * px
-                misreg = np.hypot(disp[0], disp[1]) > 0.5
+                # beyond the ~1 px that rigid geolocation and LR co-registration errors give every pair
+                misreg = np.hypot(disp[0], disp[1]) > 1.5
             day = _day_of_season(scene.when)
             after = scene.when > scen.change_time
             pad = 8
@@ -319,7 +323,7 @@ def build_world(root: Path, size: str, seed: int, *, progress: bool = True) -> d
                                       transform=transform)
             cloud_px = (thick > acq.CLOUD_MED) & valid
             shadow_px = (shadow > acq.SHADOW_MIN) & ~cloud_px & valid
-            mask = (cloud_px * 1 + shadow_px * 2 + (misreg & valid) * 4).astype(np.uint8)
+            mask = acq.truth_mask(thick, shadow, valid) | ((misreg & valid) * 4).astype(np.uint8)
             _write_cog(tmp / "truth" / "hr_masks" / f"{item_id}.tif", mask, crs=HR_EPSG, transform=transform,
                        nodata=None)
             n_valid = max(int(valid.sum()), 1)
