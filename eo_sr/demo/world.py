@@ -16,8 +16,9 @@ from scipy import ndimage
 from eo_sr.demo import acquisition as acq
 from eo_sr.demo import landscape as ls
 from eo_sr.demo import scenario as sc
+from eo_sr.sensors import DEMO_HR, DEMO_LR
 
-GENERATOR_VERSION = "5"
+GENERATOR_VERSION = "6"
 WORLD_CENTRE_LONLAT = (33.40, 35.17)  # Mesaoria plain, Cyprus
 UTM_EPSG = 32636
 HR_EPSG = 3857
@@ -29,14 +30,9 @@ LR_COLLECTION = "demo-s2-l2a"
 HR_COLLECTION = "demo-hr"
 TILE_NAMES = {"W": "36SWD", "X": "36SXD"}
 BANDS = ("blue", "green", "red", "nir")
-LR_BAND_INFO = {
-    "blue": ("B02", 0.490, 0.098), "green": ("B03", 0.560, 0.045),
-    "red": ("B04", 0.665, 0.038), "nir": ("B08", 0.842, 0.145),
-}
-HR_BAND_INFO = {
-    "blue": ("B1", 0.4955, 0.059), "green": ("B2", 0.5655, 0.067),
-    "red": ("B3", 0.6685, 0.057), "nir": ("B4", 0.831, 0.122),
-}
+# Band names, wavelengths and widths come from the sensor registry (eo_sr.sensors).
+LR_BAND_INFO = {b.common_name: (b.name, b.center_wavelength_um, b.full_width_half_max_um) for b in DEMO_LR.bands}
+HR_BAND_INFO = {b.common_name: (b.name, b.center_wavelength_um, b.full_width_half_max_um) for b in DEMO_HR.bands}
 COG_TYPE = "image/tiff; application=geotiff; profile=cloud-optimized"
 EXTENSIONS = [
     "https://stac-extensions.github.io/eo/v1.1.0/schema.json",
