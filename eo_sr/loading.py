@@ -182,6 +182,11 @@ def native_grid(item, asset_key: str) -> GridSpec:
 
 def _load_odc(items, keys, grid, resampling, chunks):
     import odc.stac
+    from rasterio.errors import NotGeoreferencedWarning
+
+    # odc-stac warps through an in-memory destination without a geotransform; rasterio
+    # warns about that destination, not about our data (whose georeferencing is checked).
+    warnings.filterwarnings("ignore", category=NotGeoreferencedWarning, module="rasterio.warp")
 
     # groupby="id": one layer per item, in the caller's order (overlapping tiles stay apart)
     ds = odc.stac.load(items, bands=keys, geobox=grid.geobox(), resampling=resampling, chunks=chunks,
