@@ -2,7 +2,7 @@
 
 ``eo-sr quickstart`` runs the pipeline as far as it exists on the offline demo
 world; ``eo-sr demo``, ``serve``, ``search``, ``match``, ``patches`` and ``sensors`` run single
-steps.
+steps; ``eo-sr qc-app`` serves the interactive quality-control explorer.
 Errors that a user can fix are printed as one line, without a traceback.
 """
 from __future__ import annotations
@@ -140,6 +140,28 @@ def cmd_patches(args) -> int:
     return 0
 
 
+def cmd_qc_app(args) -> int:
+    """Serve the QC explorer (notebooks/qc_app.ipynb) through Voila inside JupyterLab until Ctrl-C."""
+    import os
+
+    from eo_sr.viz.qc_explorer import launch_qc_app
+
+    size = args.size or os.environ.get("EO_SR_QC_SIZE") or "default"
+    print(f"preparing the demo patch store and its QC table ({size}, seed {args.seed}) ...")
+    sys.stdout.flush()
+    server = launch_qc_app(size, seed=args.seed, port=args.port, decisions_path=args.decisions)
+    try:
+        print(f"QC app: {server.url}")
+        print(f"  (JupyterLab: {server.lab_url}; log: {server.log_path})  Ctrl-C stops it")
+        sys.stdout.flush()
+        server.wait()
+    except KeyboardInterrupt:
+        print("stopping the server ...")
+    finally:
+        server.stop()
+    return 0
+
+
 def cmd_sensors(args) -> int:
     import pandas as pd
 
@@ -242,6 +264,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-pairs", type=int, default=None, help="stop after this many pairs")
     p.add_argument("--out", default="patch-store", help="store folder (default: %(default)s)")
     p.set_defaults(func=cmd_patches)
+
+    p = sub.add_parser("qc-app", help="serve the interactive QC explorer (Voila in JupyterLab) until Ctrl-C")
+    p.add_argument("--size", choices=["tiny", "default"], default=None,
+                   help="demo world size (default: $EO_SR_QC_SIZE, else default)")
+    p.add_argument("--seed", type=int, default=0, help="demo world seed (default: %(default)s)")
+    p.add_argument("--port", type=int, default=None, help="TCP port (default: a free one)")
+    p.add_argument("--decisions", default=None,
+                   help="Parquet or CSV file for keep/drop decisions (default: next to the patch store)")
+    p.set_defaults(func=cmd_qc_app)
 
     p = sub.add_parser("sensors", help="list the sensors eo-sr knows")
     p.set_defaults(func=cmd_sensors)

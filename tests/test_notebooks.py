@@ -33,6 +33,11 @@ EXPECTED_OUTPUTS = {
     "01_choosing_satellites": {"png": 3},
     "02_searching_stac": {"png": 4, "leaflet_maps": 2},
     "03_matching_scenes": {"png": 4},
+    "04_loading_and_harmonising": {"png": 4},
+    "05_resampling_and_patches": {"png": 6, "leaflet_maps": 1},
+    "06_radiometry": {"png": 8},
+    # the QC explorer nests its map and bqplot scatter in a VBox: counted in the widget state
+    "07_quality_control": {"png": 8, "widget_models": {"LeafletMapModel": 1, "FigureModel": 1}},
 }
 
 SECRET_PATTERNS = {
@@ -232,6 +237,9 @@ def test_notebook_runs_with_small_parameters(path, tmp_path, cache_root, python3
     state = nb.metadata.get("widgets", {}).get("application/vnd.jupyter.widget-state+json", {}).get("state", {})
     maps = [v for v in views if state.get(v, {}).get("model_name") == "LeafletMapModel"]
     assert len(maps) >= expected["leaflet_maps"], f"expected {expected['leaflet_maps']} leaflet map(s), got {maps}"
+    for model, n in expected.get("widget_models", {}).items():  # widgets anywhere in the saved state
+        found = sum(1 for m in state.values() if m.get("model_name") == model)
+        assert found >= n, f"expected {n} {model} widget(s) in the saved widget state, got {found}"
     if maps:  # the map carries its GeoJSON layers in the saved widget state
         layer_ids = [lid.removeprefix("IPY_MODEL_") for lid in state[maps[0]]["state"]["layers"]]
         names = [state[lid]["state"].get("name") for lid in layer_ids if lid in state]

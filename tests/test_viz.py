@@ -45,8 +45,10 @@ def test_import_viz_is_light():
             "heavy = [m for m in ('leafmap', 'ipyleaflet', 'matplotlib', 'geopandas', 'rasterio') if m in sys.modules];"
             "print(heavy, sorted(v.__all__))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
-    assert out.strip() == ("[] ['footprint_map', 'footprints_frame', 'plot_footprints', 'plot_timeline', 'show_rgb', "
-                           "'stretch_rgb']")
+    assert out.strip() == ("[] ['QCExplorer', 'draw_pixel_edges', 'footprint_map', 'footprints_frame', 'patch_map', "
+                           "'patches_frame', 'plot_band_histograms', 'plot_bic', 'plot_footprints', "
+                           "'plot_patch_splits', 'plot_qc_scatter', 'plot_timeline', 'show_image', 'show_patch_pair', "
+                           "'show_rgb', 'stretch_rgb']")
 
 
 def test_unknown_attribute_raises():

@@ -9,7 +9,6 @@ land cover changed between the HR and the LR dates on more than ``threshold`` of
 """
 from __future__ import annotations
 
-import numpy as np
 
 from eo_sr.demo import DemoWorld
 
