@@ -6,6 +6,7 @@ One JupyterLab server for the session serves a temporary copy of the notebooks w
 For each notebook that shows widgets or maps the test opens it, runs all cells from the
 Run menu, waits until every cell has run, and checks what a student would see:
 
+* every cell ran, with no error output (read from the notebook saved from the browser);
 * widgets rendered (``.jupyter-widgets``) and no "Error displaying widget";
 * every Leaflet map drew our own layers (GeoJSON as SVG paths), not just basemap tiles
   (tiles fail offline and are never counted);
@@ -14,7 +15,8 @@ Run menu, waits until every cell has run, and checks what a student would see:
   redraws its layers.
 
 Screenshots go to ``test-artifacts/browser/<notebook>.png`` (the first map or widget app
-after Run All) and ``<notebook>-moved.png`` (after the controls were moved).
+after Run All) and ``<notebook>-moved.png`` (after the controls were moved); a failure
+leaves ``<notebook>-failed.png`` and ``-failed.txt``.
 
 Needs Chromium (``/usr/bin/chromium``, installed by ``bash .ci/setup dev``) and the
 ``playwright`` Python package; ``playwright install`` is never needed.
@@ -53,13 +55,14 @@ LAB_LOAD_TIMEOUT_MS = 60_000
 RUN_ALL_TIMEOUT_S = 300
 UPDATE_TIMEOUT_S = 30
 
-# JupyterLab settings for clean, deterministic screenshots: no news or update pop-ups,
-# no extension manager (it asks PyPI), and every cell rendered (no virtual scrolling, so
-# maps and widgets below the fold exist in the DOM and have a size).
+# JupyterLab settings for clean, deterministic runs: no news or update pop-ups, no
+# extension manager (it asks PyPI), no autosave (the test saves), and every cell rendered
+# (no virtual scrolling, so maps and widgets below the fold exist in the DOM and have a size).
 OVERRIDES = {
     "@jupyterlab/apputils-extension:notification": {"fetchNews": "false", "checkForUpdates": False},
     "@jupyterlab/extensionmanager-extension:plugin": {"enabled": False},
     "@jupyterlab/notebook-extension:tracker": {"windowingMode": "none"},
+    "@jupyterlab/docmanager-extension:plugin": {"autosave": False},
 }
 
 
@@ -258,7 +261,14 @@ def _save(page) -> None:
 def _errors(page, lab, name: str) -> list[str]:
     """Error outputs, from the saved notebook (Lab renders errors and warnings alike, as stderr)."""
     _save(page)
-    nb = json.loads((lab["dir"] / name).read_text(encoding="utf-8"))
+    for attempt in range(20):  # the server writes in place: wait until the file is whole
+        try:
+            nb = json.loads((lab["dir"] / name).read_text(encoding="utf-8"))
+            break
+        except json.JSONDecodeError:
+            if attempt == 19:
+                raise
+            time.sleep(0.25)
     return [f"cell {i}: {o.get('ename')}: {o.get('evalue')}" for i, c in enumerate(nb["cells"])
             if c["cell_type"] == "code" for o in c.get("outputs", []) if o.get("output_type") == "error"]
 
@@ -270,7 +280,11 @@ def _wait_changed(page, element, before, what: str):
         now = element.evaluate(STATE_JS)
         if now != before:
             _wait_idle(page)
-            return element.evaluate(STATE_JS)
+            after = element.evaluate(STATE_JS)
+            # a change to an error message is a failure, not an update
+            for word in ("failed", "Traceback", "Error", "Connection refused"):
+                assert word not in after["text"], f"{what}: the update shows an error: {after['text'][:400]!r}"
+            return after
     raise AssertionError(f"{what}: nothing shown changed in {UPDATE_TIMEOUT_S} s (still {before['text'][:300]!r})")
 
 
@@ -340,8 +354,9 @@ def test_notebook_widgets_and_maps_render_and_react(path, lab, page):
     name = path.name
     try:
         _check_notebook(path, lab, page)
-    except BaseException:
+    except BaseException as exc:
         page.screenshot(path=str(ARTIFACTS / f"{path.stem}-failed.png"))
+        (ARTIFACTS / f"{path.stem}-failed.txt").write_text(f"{type(exc).__name__}: {exc}\n")
         raise
     finally:
         # Shut the kernel down (notebook 02 runs a local STAC API in it).
@@ -410,7 +425,7 @@ def _check_notebook(path, lab, page):
         print(f"{path.stem}: {len(page.js_errors)} JavaScript error(s) on the page: {page.js_errors[:3]}")
 
     assert page.get_by_text("Error displaying widget").count() == 0
-    errors = _errors(page, lab, name)  # the widgets' callbacks raised nothing
+    errors = _errors(page, lab, name)  # and still no error output after the changes
     assert not errors, errors
     target = apps[0] if apps else maps[0]
     target.scroll_into_view_if_needed()
