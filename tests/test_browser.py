@@ -173,7 +173,7 @@ def lab(tmp_path_factory, cache_root, tiny_world):
         log.close()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")  # closed before other browser test files start their own
 def browser():
     from playwright.sync_api import sync_playwright
 
