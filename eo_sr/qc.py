@@ -77,12 +77,11 @@ def patch_features(lr: np.ndarray, hr: np.ndarray, lr_valid: np.ndarray, hr_vali
     if hr.shape[-1] != lr.shape[-1] * factor or hr.shape[:2] != lr.shape[:2]:
         raise InvalidInputError(f"LR {lr.shape} and HR {hr.shape} do not fit factor {factor}: the store and "
                                 "the QC factor must agree")
-    up = metrics.upsample_bicubic(lr, factor)
     lr_ok = np.repeat(np.repeat(lr_valid, factor, axis=-2), factor, axis=-1)
     mask = hr_valid & lr_ok
-    ssim = metrics.ssim(hr, up, data_range=data_range, mask=mask, reduce="mean", empty="nan")
-    psnr = metrics.psnr(hr, up, data_range=data_range, mask=mask, reduce="mean", empty="nan")
-    err = metrics.mse(hr, up, mask=mask, reduce="mean", empty="nan")
+    scores = metrics.bicubic_scores(hr, lr, factor=factor, data_range=data_range, mask=mask, reduce="mean",
+                                    empty="nan")
+    up = metrics.upsample_bicubic(lr, factor)
     m = mask[:, None]
     hr_mean = (hr * m).sum(axis=(1, 2, 3)) / np.maximum(m.sum(axis=(1, 2, 3)) * hr.shape[1], 1)
     up_mean = (up * m).sum(axis=(1, 2, 3)) / np.maximum(m.sum(axis=(1, 2, 3)) * hr.shape[1], 1)
@@ -99,7 +98,7 @@ def patch_features(lr: np.ndarray, hr: np.ndarray, lr_valid: np.ndarray, hr_vali
     err_b = blocks((np.abs(hr - up) * m).mean(axis=1)) / np.maximum(w, 1e-6)
     dy, dx, peak = batch_phase_shift(up.mean(axis=1), hr.mean(axis=1))
     return {
-        "ssim": ssim, "psnr": psnr, "mse": err,
+        "ssim": scores["ssim"], "psnr": scores["psnr"], "mse": scores["mse"],
         "brightness_ratio": hr_mean / np.maximum(up_mean, 1e-6),
         "min_block_ratio": ratio.min(axis=1), "max_block_ratio": ratio.max(axis=1),
         "max_block_error": np.where(w > 0.5, err_b, 0).max(axis=1) / data_range,

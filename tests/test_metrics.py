@@ -103,6 +103,77 @@ def test_ssim_properties(seed, noise):
     assert np.allclose(M.ssim(a, a, data_range=1.0), 1.0, atol=1e-5)
 
 
+@pytest.mark.parametrize("shape", [(11, 11), (37, 53), (130, 17)])
+def test_ssim_on_odd_shapes_and_its_map_agree_with_scikit_image(shape):
+    # sides that are no multiple of the blocks the windowed sums are computed in
+    rng = np.random.default_rng(sum(shape))
+    a = ndimage.gaussian_filter(rng.random((3, *shape)), 1.5).astype(np.float32)
+    b = (a + 0.05 * rng.standard_normal(a.shape)).astype(np.float32)
+    ours, maps = M.ssim(a, b, data_range=1.0, return_map=True, batch_size=2)
+    for i in range(3):
+        ref, full = structural_similarity(a[i], b[i], data_range=1.0, gaussian_weights=True, sigma=1.5,
+                                          use_sample_covariance=False, full=True)
+        assert abs(ours[i] - ref) < 1e-4
+        assert maps.shape[1:] == (shape[0] - 10, shape[1] - 10)
+        np.testing.assert_allclose(maps[i], full[5:-5, 5:-5], atol=1e-4)
+
+
+def test_metrics_leave_their_inputs_alone():
+    a, b = realistic(n=2)
+    a0, b0 = a.copy(), b.copy()
+    M.mse(a, b)
+    M.ssim(a, b, data_range=1.0, mask=np.ones((2, 64, 64), bool))
+    M.bicubic_scores(a, b[..., ::4, ::4], factor=4, data_range=1.0)
+    np.testing.assert_array_equal(a, a0)
+    np.testing.assert_array_equal(b, b0)
+
+
+def test_bicubic_upsampling_is_torchs_and_radiometrys():
+    import torch
+
+    from eo_sr import radiometry
+
+    lr = np.random.default_rng(3).random((5, 3, 17, 23)).astype(np.float32)
+    up = M.upsample_bicubic(lr, 3, batch_size=4)
+    ref = torch.nn.functional.interpolate(torch.from_numpy(lr), scale_factor=3, mode="bicubic",
+                                          align_corners=False).numpy()
+    np.testing.assert_allclose(up, ref, atol=2e-6)
+    np.testing.assert_allclose(up[0], radiometry.upsample_bicubic(lr[0], 3), atol=2e-6)
+    matrix = radiometry.bicubic_matrix(17, 3)
+    assert matrix.shape == (51, 17) and np.allclose(matrix.sum(axis=1), 1.0)
+
+
+@pytest.mark.parametrize("masked", [False, True])
+def test_bicubic_scores_equal_the_metrics_of_the_upsampled_images(masked):
+    hr, _ = realistic(n=5, size=64)
+    lr = hr.reshape(5, 4, 16, 4, 16, 4).mean(axis=(3, 5)) + 0.01
+    hr_dn, lr_dn = (hr * 10000).astype(np.uint16), (lr * 10000).astype(np.uint16)
+    mask = None
+    if masked:  # a cloud in a different place in each pair
+        mask = np.ones((5, 64, 64), bool)
+        for i in range(5):
+            mask[i, 8 * i:8 * i + 20, 40 - 5 * i:60 - 5 * i] = False
+    up = M.upsample_bicubic(lr_dn, 4)
+    got = M.bicubic_scores(hr_dn, lr_dn, factor=4, data_range=10000.0, mask=mask, batch_size=3)
+    np.testing.assert_allclose(got["mse"], M.mse(hr_dn, up, mask=mask), rtol=1e-5)
+    np.testing.assert_allclose(got["psnr"], M.psnr(hr_dn, up, data_range=10000.0, mask=mask), atol=1e-4)
+    np.testing.assert_allclose(got["ssim"], M.ssim(hr_dn, up, data_range=10000.0, mask=mask), atol=1e-5)
+    mean = M.bicubic_scores(hr_dn, lr_dn, factor=4, data_range=10000.0, mask=mask, reduce="mean")
+    assert mean["ssim"].shape == (5,) and np.allclose(mean["ssim"], got["ssim"].mean(axis=-1))
+
+
+def test_bicubic_scores_bad_input():
+    hr = np.zeros((2, 1, 32, 32), np.float32)
+    with pytest.raises(InvalidInputError, match="do not fit factor 3"):
+        M.bicubic_scores(hr, hr[..., ::4, ::4], factor=3, data_range=1.0)
+    with pytest.raises(InvalidInputError, match="positive integer"):
+        M.bicubic_scores(hr, hr[..., ::4, ::4], factor=4.5, data_range=1.0)
+    with pytest.raises(InvalidInputError, match="no valid pixel"):
+        M.bicubic_scores(hr, hr[..., ::4, ::4], factor=4, data_range=1.0, mask=np.zeros((2, 32, 32), bool))
+    with pytest.raises(InvalidInputError, match="batch_size"):
+        M.ssim(hr, hr, data_range=1.0, batch_size=0)
+
+
 def test_bicubic_upsampling_keeps_shape_and_smooth_fields():
     lr = realistic(n=2, size=32, noise=0)[0]
     up = M.upsample_bicubic(lr, 4)
