@@ -117,7 +117,8 @@ def cmd_match(args) -> int:
     return 0
 
 
-def _patches(match_dir: Path, out: Path, *, lr_size: int, frames: int, max_pairs=None, progress=True):
+def _patches(match_dir: Path, out: Path, *, lr_size: int, frames: int, max_pairs=None, progress=True,
+             cache: bool = False):
     import pandas as pd
 
     from eo_sr import patches
@@ -128,7 +129,8 @@ def _patches(match_dir: Path, out: Path, *, lr_size: int, frames: int, max_pairs
     items = {it.id: it for name in ("hr_scenes", "lr_scenes") for it in _read_items(match_dir / f"{name}.ndjson")}
     pairs = pd.read_parquet(pairs_path)
     config = patches.PatchConfig(lr_size=lr_size, frames=frames)
-    manifest = patches.build_patch_store(pairs, items, out, config=config, progress=progress, max_pairs=max_pairs)
+    manifest = patches.build_patch_store(pairs, items, out, config=config, progress=progress, max_pairs=max_pairs,
+                                         replace_stale=cache)
     return manifest
 
 
@@ -202,7 +204,7 @@ def cmd_quickstart(args) -> int:
     print("      " + result.summary().replace("\n", "\n      "))
     print(f"      report -> {report}")
     print("[5/5] cut aligned LR/HR patches (32x32 LR, 128x128 HR), histogram-matched, split by space")
-    manifest = _patches(out, out / "patches", lr_size=32, frames=1)
+    manifest = _patches(out, out / "patches", lr_size=32, frames=1, cache=True)
     counts = manifest["split"].value_counts().to_dict()
     print(f"      {len(manifest)} patch pairs {counts} -> {out / 'patches'}")
     print(f"done in {time.perf_counter() - t0:.1f} s; outputs in {out}")

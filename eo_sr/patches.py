@@ -36,7 +36,7 @@ from eo_sr.errors import EoSrError, InvalidInputError
 from eo_sr.grid import GridSpec, aligned_grids, pair_shift
 
 SPLITS = ("train", "val", "test")
-STORE_VERSION = "1"
+STORE_VERSION = "2"  # 2: HR matched on the pixels consistent with LR
 
 
 @dataclass(frozen=True)
@@ -64,6 +64,10 @@ class PatchConfig:
         Blue reflectance above which an HR pixel counts as cloud (no mask asset).
     histogram_match : bool
         Match HR towards the bicubic-upsampled LR (frame 0), per band, clouds masked.
+    match_consistent_only : bool
+        Fit that match only on the pixels where HR and LR brightness follow one linear
+        relation (:func:`eo_sr.radiometry.consistent_pixels`), so that an unmasked HR cloud
+        shadow does not pull the rest of the scene too bright; the whole scene is matched.
     split_block_m : float
         Side of the square spatial blocks assigned to one split.
     split_fractions : (float, float, float)
@@ -82,6 +86,7 @@ class PatchConfig:
     hr_resampling: str = "bilinear"
     hr_cloud_threshold: float = 0.25
     histogram_match: bool = True
+    match_consistent_only: bool = True
     split_block_m: float = 1280.0
     split_fractions: tuple = (0.7, 0.15, 0.15)
     seed: int = 0
@@ -189,10 +194,17 @@ def cut_pair(hr_item, lr_items, config: PatchConfig, *, lr_res: float = 10.0) ->
     if config.histogram_match:
         f = config.factor
         hr_ok = hr_valid & ~hr_cloud
-        lr_ok = np.repeat(np.repeat(lr_clear[0], f, axis=0), f, axis=1) & hr_ok
+        fit_lr = lr_clear[0]
+        lr_ok = np.repeat(np.repeat(fit_lr, f, axis=0), f, axis=1) & hr_ok
+        if config.match_consistent_only and lr_ok.mean() > 0.05:
+            same = radiometry.consistent_pixels(np.nan_to_num(hr_data), np.nan_to_num(lr_data[0]), factor=f,
+                                                hr_mask=hr_ok, lr_mask=fit_lr)
+            if same.sum() >= 0.25 * fit_lr.sum():  # else no one relation holds for most pixels: fit them all
+                fit_lr = same
+                lr_ok = np.repeat(np.repeat(fit_lr, f, axis=0), f, axis=1) & hr_ok
         if lr_ok.mean() > 0.05:
             hr_data = radiometry.match_to_bicubic(np.nan_to_num(hr_data), np.nan_to_num(lr_data[0]), factor=f,
-                                                  hr_mask=hr_ok, lr_mask=lr_clear[0]).astype(np.float32)
+                                                  hr_mask=hr_ok, lr_mask=fit_lr).astype(np.float32)
     t3 = clock()
     red = bands.index("red") if "red" in bands else 0
     both = lr_clear[0] & hr_valid.reshape(lr_grid.height, config.factor, lr_grid.width, config.factor).all(axis=(1, 3))
@@ -264,8 +276,19 @@ def split_of_block(bx: int, by: int, config: PatchConfig) -> str:
     return "train" if h < train else "val" if h < train + val else "test"
 
 
+def _config_record(config: PatchConfig, lr_res: float) -> dict:
+    return {"store_version": STORE_VERSION, **config.to_dict(), "lr_res": lr_res}
+
+
+def is_current(store: str | Path, config: PatchConfig = PatchConfig(), *, lr_res: float = 10.0) -> bool:
+    """Whether ``store`` holds a store this eo-sr version built with ``config``."""
+    cfg_path = Path(store) / "config.json"
+    return cfg_path.is_file() and json.loads(cfg_path.read_text()) == _config_record(config, lr_res)
+
+
 def build_patch_store(pairs, items_by_id: dict, out: str | Path, *, config: PatchConfig = PatchConfig(),
-                      lr_res: float = 10.0, progress: bool = True, max_pairs: int | None = None):
+                      lr_res: float = 10.0, progress: bool = True, max_pairs: int | None = None,
+                      replace_stale: bool = False):
     """Cut every matched pair into patches and write the patch store (resumable).
 
     Parameters
@@ -281,6 +304,10 @@ def build_patch_store(pairs, items_by_id: dict, out: str | Path, *, config: Patc
     config : PatchConfig
     max_pairs : int, optional
         Stop after this many pairs (for quick runs).
+    replace_stale : bool
+        Delete and rebuild a store that another configuration or eo-sr version built,
+        instead of refusing it: for cache folders (the quickstart's, the notebooks'),
+        never for a store of your own.
 
     Returns
     -------
@@ -299,14 +326,17 @@ def build_patch_store(pairs, items_by_id: dict, out: str | Path, *, config: Patc
     from tqdm.auto import tqdm
 
     out = Path(out)
-    (out / "shards").mkdir(parents=True, exist_ok=True)
     cfg_path = out / "config.json"
-    wanted = {"store_version": STORE_VERSION, **config.to_dict(), "lr_res": lr_res}
-    if cfg_path.exists():
-        if json.loads(cfg_path.read_text()) != wanted:
-            raise InvalidInputError(f"{out} holds a store built with another configuration; "
+    wanted = _config_record(config, lr_res)
+    if cfg_path.exists() and json.loads(cfg_path.read_text()) != wanted:
+        if not replace_stale:
+            raise InvalidInputError(f"{out} holds a store built with another configuration or eo-sr version; "
                                     "choose a new folder or delete it")
-    else:
+        import shutil
+
+        shutil.rmtree(out)
+    (out / "shards").mkdir(parents=True, exist_ok=True)
+    if not cfg_path.exists():
         cfg_path.write_text(json.dumps(wanted, indent=1, sort_keys=True))
     groups = []
     for hr_id, g in pairs.sort_values(["hr_id", "rank"]).groupby("hr_id", sort=True):

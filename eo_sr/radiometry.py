@@ -37,6 +37,7 @@ __all__ = [
     "bicubic_matrix",
     "blue_threshold_cloud_mask",
     "compute_norm_stats",
+    "consistent_pixels",
     "denormalize",
     "flag_shadow_neighbours",
     "match_histograms",
@@ -1291,6 +1292,85 @@ def denormalize(image, stats: NormStats, *, channel_axis=0, dtype=np.float32):
 # --------------------------------------------------------------------------------------------
 # clouds and shadows
 # --------------------------------------------------------------------------------------------
+
+def consistent_pixels(hr, lr, *, factor: int, hr_mask=None, lr_mask=None, tolerance: float = 0.1,
+                      max_samples: int = 20000, seed: int = 0) -> np.ndarray:
+    """LR pixels where HR and LR show the same ground the same way: a fitting mask for matching.
+
+    An HR sensor without a cloud or shadow mask (Deimos-2, NAIP) can bring a cloud shadow
+    that covers half its scene, hours before or after the LR pass. Histogram matching over
+    such a scene pulls the clear half too bright to make up for the shaded half. Here the
+    relation between the LR pixel's brightness (the sum of its bands) and that of the HR
+    pixels inside it is fitted as a line by RANSAC (scikit-learn): clear pixels follow one
+    line (the sensors' gains and offsets), while shadows, clouds and changed ground fall off
+    it, however large their share, as long as no other single line fits more pixels.
+
+    Parameters
+    ----------
+    hr : ndarray, shape (B, H, W)
+        HR image on the LR grid refined by ``factor``.
+    lr : ndarray, shape (B, H / factor, W / factor)
+    factor : int
+        Integer HR/LR resolution ratio.
+    hr_mask : ndarray of bool, optional
+        ``(H, W)``, True where HR is valid; an LR pixel counts only if all its HR pixels are.
+    lr_mask : ndarray of bool, optional
+        ``(H / factor, W / factor)``, True where LR is valid (clear).
+    tolerance : float
+        Largest distance from the line, as a fraction of the 1-99 % range of LR brightness.
+        Edges and texture differ by a few per cent between the sensors; a cloud shadow
+        darkens by tens of per cent.
+    max_samples : int
+        Pixels drawn for the fit (the mask is then evaluated on all of them).
+    seed : int
+        Random seed of the sample and of RANSAC (the result is deterministic).
+
+    Returns
+    -------
+    ndarray of bool, shape ``(H / factor, W / factor)``
+        True where consistent; False where not, or masked.
+
+    Raises
+    ------
+    InvalidInputError
+        Shapes that do not fit the factor, or too few valid pixels to fit a line.
+
+    References
+    ----------
+    .. [1] M. A. Fischler and R. C. Bolles, "Random sample consensus: a paradigm for model
+       fitting with applications to image analysis and automated cartography",
+       Communications of the ACM 24(6):381-395, 1981.
+    """
+    from sklearn.linear_model import LinearRegression, RANSACRegressor
+
+    factor = _check_factor(factor)
+    hr = np.asarray(hr, dtype=np.float64)
+    lr = np.asarray(lr, dtype=np.float64)
+    if hr.ndim != 3 or lr.ndim != 3 or hr.shape != (lr.shape[0], lr.shape[1] * factor, lr.shape[2] * factor):
+        raise InvalidInputError(f"hr {hr.shape} and lr {lr.shape} do not fit factor {factor}: give (B, H, W) and "
+                                "(B, H / factor, W / factor) on aligned grids")
+    _, h, w = lr.shape
+    hr_sum = hr.sum(axis=0).reshape(h, factor, w, factor).mean(axis=(1, 3)).reshape(-1)
+    lr_sum = lr.sum(axis=0).reshape(-1)
+    valid = np.isfinite(lr_sum) & np.isfinite(hr_sum)
+    if hr_mask is not None:
+        valid &= np.asarray(hr_mask, bool).reshape(h, factor, w, factor).all(axis=(1, 3)).reshape(-1)
+    if lr_mask is not None:
+        valid &= np.asarray(lr_mask, bool).reshape(-1)
+    idx = np.flatnonzero(valid)
+    if idx.size < 50:
+        raise InvalidInputError(f"only {idx.size} LR pixel(s) are valid in both images; at least 50 are needed "
+                                "to fit the sensors' relation")
+    rng = np.random.default_rng(seed)
+    sample = rng.choice(idx, size=min(max_samples, idx.size), replace=False)
+    lo, hi = np.percentile(lr_sum[idx], [1, 99])
+    limit = tolerance * max(hi - lo, 1e-12)
+    fit = RANSACRegressor(LinearRegression(), residual_threshold=limit, max_trials=200,
+                          random_state=seed).fit(hr_sum[sample, None], lr_sum[sample])
+    out = np.zeros(h * w, bool)
+    out[idx] = np.abs(fit.predict(hr_sum[idx, None]) - lr_sum[idx]) <= limit
+    return out.reshape(h, w)
+
 
 def blue_threshold_cloud_mask(image, *, blue_index=0, threshold: float = 0.2, scale: float = 1.0,
                               offset: float = 0.0, dilation: int = 0, channel_axis=0):

@@ -1,6 +1,7 @@
 """eo_sr.patches: aligned tiles, filters, spatial splits, an atomic and resumable store."""
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -124,6 +125,25 @@ def test_rerun_skips_done_pairs_and_other_config_is_refused(store, matched):
     pd.testing.assert_frame_equal(again, manifest)
     with pytest.raises(InvalidInputError, match="another configuration"):
         patches.build_patch_store(res.pairs, items, out, config=patches.PatchConfig(lr_size=16), progress=False)
+
+
+def test_a_store_of_an_older_version_is_refused_or_replaced(store, matched, tmp_path):
+    import shutil
+
+    out, manifest = store
+    res, items = matched
+    copy = tmp_path / "cached"
+    shutil.copytree(out, copy)
+    assert patches.is_current(copy)
+    record = json.loads((copy / "config.json").read_text())
+    (copy / "config.json").write_text(json.dumps({**record, "store_version": "1"}))
+    assert not patches.is_current(copy)
+    with pytest.raises(InvalidInputError, match="another configuration or eo-sr version"):
+        patches.build_patch_store(res.pairs, items, copy, progress=False)
+    rebuilt = patches.build_patch_store(res.pairs, items, copy, progress=False, replace_stale=True)
+    assert patches.is_current(copy)
+    assert patches.store_checksum(copy) == patches.store_checksum(out)
+    pd.testing.assert_frame_equal(rebuilt, manifest)
 
 
 def test_killed_build_resumes_to_the_same_store(store, tiny_world, tmp_path):

@@ -382,6 +382,60 @@ def test_match_to_bicubic_checks_shapes():
         rad.match_to_bicubic(np.ones((2, 40, 40)), np.ones((2, 10, 10)), factor=2.5)
 
 
+def _half_shaded_pair(seed=0, shaded=0.55):
+    """HR (another sensor's gains and offsets) and LR of one landscape; an unmasked cloud
+    shadow darkens the left ``shaded`` share of HR only (it passed hours apart), by 10 to
+    65 % as the cloud above thins and thickens."""
+    rng = np.random.default_rng(seed)
+    truth = ndimage.gaussian_filter(rng.random((4, 256, 256)), (0, 6, 6))
+    truth = 0.05 + 0.4 * (truth - truth.min()) / np.ptp(truth)  # reflectance 0.05 .. 0.45
+    lr = truth.reshape(4, 64, 4, 64, 4).mean(axis=(2, 4))
+    hr = truth * np.array([0.93, 0.97, 1.05, 0.90])[:, None, None] + np.array([0.012, 0.008, 0.004, 0.01])[:, None,
+                                                                                                       None]
+    shade = np.zeros((256, 256), bool)
+    shade[:, : int(256 * shaded)] = True
+    thickness = ndimage.gaussian_filter(rng.random((256, 256)), 12)
+    dark = 0.35 + 0.55 * (thickness - thickness.min()) / np.ptp(thickness)
+    hr = np.where(shade, hr * dark, hr)
+    return hr.astype(np.float32), lr.astype(np.float32), shade
+
+
+def test_consistent_pixels_find_the_clear_part_of_a_half_shaded_scene():
+    hr, lr, shade = _half_shaded_pair()
+    same = rad.consistent_pixels(hr, lr, factor=4)
+    shade_lr = shade.reshape(64, 4, 64, 4).all(axis=(1, 3))
+    clear_lr = ~shade.reshape(64, 4, 64, 4).any(axis=(1, 3))
+    assert same.shape == (64, 64) and same.dtype == bool
+    assert same[clear_lr].mean() > 0.95 and same[shade_lr].mean() < 0.05
+    np.testing.assert_array_equal(same, rad.consistent_pixels(hr, lr, factor=4))  # deterministic
+    # masked pixels are never consistent
+    mask = np.ones((64, 64), bool)
+    mask[:, -8:] = False
+    assert not rad.consistent_pixels(hr, lr, factor=4, lr_mask=mask)[:, -8:].any()
+
+
+def test_matching_fitted_on_consistent_pixels_keeps_the_clear_part_right():
+    hr, lr, shade = _half_shaded_pair()
+    up = rad.upsample_bicubic(lr, 4)
+    inner = ~ndimage.binary_dilation(shade, iterations=8)  # clear, away from the shadow's edge
+
+    def clear_ratio(matched):
+        return float(np.median(matched[:, inner] / up[:, inner]))
+
+    naive = rad.match_to_bicubic(hr, lr, factor=4)
+    robust = rad.match_to_bicubic(hr, lr, factor=4, lr_mask=rad.consistent_pixels(hr, lr, factor=4))
+    assert clear_ratio(naive) > 1.1  # the shaded half drags the match: the clear half comes out too bright
+    assert abs(clear_ratio(robust) - 1) < 0.02
+
+
+def test_consistent_pixels_bad_input():
+    hr, lr, _ = _half_shaded_pair()
+    with pytest.raises(InvalidInputError, match="do not fit factor 3"):
+        rad.consistent_pixels(hr, lr, factor=3)
+    with pytest.raises(InvalidInputError, match="at least 50"):
+        rad.consistent_pixels(hr, lr, factor=4, lr_mask=np.zeros((64, 64), bool))
+
+
 # ---------------------------------------------------------------------------------------------
 # normalisation
 # ---------------------------------------------------------------------------------------------

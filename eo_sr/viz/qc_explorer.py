@@ -1085,13 +1085,13 @@ def prepare_demo_qc(size: str = "default", *, seed: int = 0, lr_size: int | None
     if built is not None and built.get("lr_size") != config.lr_size:
         raise InvalidInputError(f"{store} holds patches of {built.get('lr_size')} LR pixels, not {config.lr_size}: "
                                 "pass that lr_size, or delete the folder to build it again")
-    if manifest_path.is_file():
+    if manifest_path.is_file() and patches.is_current(store, config):
         manifest = pd.read_parquet(manifest_path)
     else:
         result = matching.match_scenes(world.items(demo.HR_COLLECTION), world.items(demo.LR_COLLECTION),
                                        **demo.MATCH_CRITERIA)
         manifest = patches.build_patch_store(result.pairs, {it.id: it for it in world.items()}, store,
-                                             config=config, progress=progress)
+                                             config=config, progress=progress, replace_stale=True)
     if table_path.is_file() and table_path.stat().st_mtime >= manifest_path.stat().st_mtime:
         table = pd.read_parquet(table_path)
     else:
