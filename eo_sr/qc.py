@@ -30,7 +30,12 @@ import numpy as np
 from eo_sr.errors import InvalidInputError
 
 FEATURES = ("ssim", "psnr")
+#: Version of the features :func:`run_qc` computes; tables saved by another one are stale.
+#: 2: blocks compared after undoing the patch's offset.
+QC_VERSION = "2"
 SHIFT_MIN_PEAK = 0.3  # normalised correlation peak below which a shift is noise (flat patches)
+#: Largest offset (HR pixels) undone before blocks are compared; larger ones are deformation.
+MAX_BLOCK_SHIFT = 3.0
 
 
 def batch_phase_shift(reference: np.ndarray, moving: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -69,6 +74,25 @@ def batch_phase_shift(reference: np.ndarray, moving: np.ndarray) -> tuple[np.nda
     return dy, dx, peak
 
 
+def shift_images(images: np.ndarray, dy, dx) -> np.ndarray:
+    """Move each image of a batch ``(N, B, H, W)`` by its own sub-pixel ``(dy, dx)``
+    (pixels; positive moves content down and right), bicubic, edges replicated."""
+    import torch
+    import torch.nn.functional as F
+
+    n, _, h, w = images.shape
+    dy = np.broadcast_to(np.asarray(dy, np.float32), (n,))
+    dx = np.broadcast_to(np.asarray(dx, np.float32), (n,))
+    # normalised sampling positions (align_corners=False): output pixel x reads input x - dx
+    ys = (2 * (np.arange(h, dtype=np.float32)[None, :] - dy[:, None]) + 1) / h - 1
+    xs = (2 * (np.arange(w, dtype=np.float32)[None, :] - dx[:, None]) + 1) / w - 1
+    grid = np.stack(np.broadcast_arrays(xs[:, None, :], ys[:, :, None]), axis=-1)
+    with torch.no_grad():
+        out = F.grid_sample(torch.from_numpy(np.ascontiguousarray(images, np.float32)), torch.from_numpy(grid),
+                            mode="bicubic", padding_mode="border", align_corners=False)
+    return out.numpy()
+
+
 def patch_features(lr: np.ndarray, hr: np.ndarray, lr_valid: np.ndarray, hr_valid: np.ndarray, *,
                    factor: int, data_range: float = 1.0, block: int = 16) -> dict[str, np.ndarray]:
     """QC features of a batch of pairs: LR ``(N, B, s, s)``, HR ``(N, B, S, S)``."""
@@ -85,6 +109,13 @@ def patch_features(lr: np.ndarray, hr: np.ndarray, lr_valid: np.ndarray, hr_vali
     m = mask[:, None]
     hr_mean = (hr * m).sum(axis=(1, 2, 3)) / np.maximum(m.sum(axis=(1, 2, 3)) * hr.shape[1], 1)
     up_mean = (up * m).sum(axis=(1, 2, 3)) / np.maximum(m.sum(axis=(1, 2, 3)) * hr.shape[1], 1)
+    dy, dx, peak = batch_phase_shift(up.mean(axis=1), hr.mean(axis=1))
+    # Blocks are compared after undoing the pair's own small offset: a road or a shore that
+    # sits a pixel apart in the two images would otherwise make its block look 20-30 %
+    # brighter or darker, while a shadow or a cloud does not move with the offset.
+    reliable = peak >= SHIFT_MIN_PEAK
+    up = shift_images(up, np.where(reliable, np.clip(dy, -MAX_BLOCK_SHIFT, MAX_BLOCK_SHIFT), 0.0),
+                      np.where(reliable, np.clip(dx, -MAX_BLOCK_SHIFT, MAX_BLOCK_SHIFT), 0.0))
     n, _, S, _ = hr.shape
     k = S // block
 
@@ -96,7 +127,6 @@ def patch_features(lr: np.ndarray, hr: np.ndarray, lr_valid: np.ndarray, hr_vali
     up_b = blocks((up * m).mean(axis=1)) / np.maximum(w, 1e-6)
     ratio = np.where(w > 0.5, hr_b / np.maximum(up_b, 1e-6), 1.0)
     err_b = blocks((np.abs(hr - up) * m).mean(axis=1)) / np.maximum(w, 1e-6)
-    dy, dx, peak = batch_phase_shift(up.mean(axis=1), hr.mean(axis=1))
     return {
         "ssim": scores["ssim"], "psnr": scores["psnr"], "mse": scores["mse"],
         "brightness_ratio": hr_mean / np.maximum(up_mean, 1e-6),
@@ -323,11 +353,24 @@ def score(table, truth) -> dict:
 
 
 def save(table, path: str | Path) -> Path:
-    """Write the QC table as Parquet, atomically."""
+    """Write the QC table as Parquet, atomically, stamped with :data:`QC_VERSION`."""
     import os
 
     path = Path(path)
     tmp = path.with_name(path.name + ".part")
+    table = table.copy()
+    table.attrs["eo_sr_qc_version"] = QC_VERSION
     table.to_parquet(tmp)
     os.replace(tmp, path)
     return path
+
+
+def load(path: str | Path, *, current_only: bool = False):
+    """Read a QC table written by :func:`save`; with ``current_only``, None if this eo-sr
+    version's features differ from the ones it holds."""
+    import pandas as pd
+
+    table = pd.read_parquet(path)
+    if current_only and table.attrs.get("eo_sr_qc_version") != QC_VERSION:
+        return None
+    return table

@@ -31,6 +31,43 @@ def test_batch_shift_recovers_shifts_against_a_blurry_reference(dy, dx):
     assert (peak > 0.3).all()
 
 
+def test_shift_images_moves_each_image_by_its_own_offset():
+    rng = np.random.default_rng(1)
+    images = ndimage.gaussian_filter(rng.random((3, 2, 48, 48)), (0, 0, 2, 2)).astype(np.float32)
+    out = qc.shift_images(images, [2, 0, -1.5], [-1, 3, 0.5])
+    assert out.shape == images.shape and out.dtype == np.float32
+    inner = (slice(None), slice(6, -6), slice(6, -6))
+    np.testing.assert_allclose(out[0][inner], np.roll(images[0], (2, -1), axis=(1, 2))[inner], atol=1e-5)
+    np.testing.assert_allclose(out[1][inner], np.roll(images[1], (0, 3), axis=(1, 2))[inner], atol=1e-5)
+    back = qc.shift_images(out[2:], 1.5, -0.5)  # a sub-pixel move and back: close to the start
+    assert np.abs(back[0][inner] - images[2][inner]).max() < 0.02 * np.ptp(images[2])
+
+
+def test_block_ratios_ignore_a_bright_road_seen_slightly_apart(monkeypatch):
+    # textured fields with a bright road; the LR image saw everything 1.5 HR pixels further right
+    rng = np.random.default_rng(2)
+    texture = ndimage.gaussian_filter(rng.random((1, 1, 128, 128)), (0, 0, 1.5, 1.5))
+    hr = (0.1 + 0.2 * (texture - texture.min()) / np.ptp(texture)).repeat(4, axis=1)
+    hr[..., 46:49] = 0.45  # across the border of two 16-pixel blocks
+    hr = hr.astype(np.float32)
+    seen = ndimage.shift(hr, (0, 0, 0, 1.5), order=1, mode="nearest")
+    lr = seen.reshape(1, 4, 32, 4, 32, 4).mean(axis=(3, 5))
+    valid, hr_valid = np.ones((1, 32, 32), bool), np.ones((1, 128, 128), bool)
+    f = qc.patch_features(lr, hr, valid, hr_valid, factor=4)
+    # the offset is measured (to a few tenths of a pixel against the blurred bicubic image)...
+    assert -2.2 < f["shift_dx"][0] < -0.9 and abs(f["shift_dy"][0]) < 0.3
+    assert 0.95 < f["min_block_ratio"][0] and f["max_block_ratio"][0] < 1.05  # ...and undone for the blocks
+    monkeypatch.setattr(qc, "MAX_BLOCK_SHIFT", 0.0)  # not undone: the road's blocks look off
+    raw = qc.patch_features(lr, hr, valid, hr_valid, factor=4)
+    assert raw["min_block_ratio"][0] < 0.9 or raw["max_block_ratio"][0] > 1.15
+    monkeypatch.undo()
+    # a shadow does not move with the offset: its block stays dark
+    shaded = hr.copy()
+    shaded[..., 80:100, 80:100] *= 0.5
+    f = qc.patch_features(lr, shaded, valid, hr_valid, factor=4)
+    assert f["min_block_ratio"][0] < 0.8
+
+
 def test_run_qc_scores_every_patch(qc_store):
     out, manifest = qc_store
     table = qc.run_qc(out, progress=False)
@@ -100,3 +137,14 @@ def test_score_counts():
     s = qc.score(table, truth)
     assert (s["true_positives"], s["false_positives"], s["false_negatives"]) == (1, 1, 1)
     assert s["precision"] == 0.5 and s["recall"] == 0.5
+
+
+def test_saved_tables_know_the_features_version(tmp_path):
+    table = pd.DataFrame({"patch_id": ["a", "b"], "ssim": [0.9, 0.8]})
+    path = qc.save(table, tmp_path / "qc.parquet")
+    pd.testing.assert_frame_equal(qc.load(path, current_only=True), table, check_flags=False)
+    old = table.copy()
+    old.attrs["eo_sr_qc_version"] = "1"
+    old.to_parquet(path)
+    assert qc.load(path, current_only=True) is None  # an older eo-sr computed it: compute again
+    assert len(qc.load(path)) == 2

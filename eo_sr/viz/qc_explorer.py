@@ -1092,9 +1092,10 @@ def prepare_demo_qc(size: str = "default", *, seed: int = 0, lr_size: int | None
                                        **demo.MATCH_CRITERIA)
         manifest = patches.build_patch_store(result.pairs, {it.id: it for it in world.items()}, store,
                                              config=config, progress=progress, replace_stale=True)
+    table = None
     if table_path.is_file() and table_path.stat().st_mtime >= manifest_path.stat().st_mtime:
-        table = pd.read_parquet(table_path)
-    else:
+        table = qc.load(table_path, current_only=True)  # None when an older eo-sr computed it
+    if table is None:
         table, _ = qc.cluster(qc.run_qc(store, progress=progress))
         table = qc.apply_rules(table)
         qc.save(table, table_path)
