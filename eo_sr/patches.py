@@ -327,8 +327,7 @@ def build_patch_store(pairs, items_by_id: dict, out: str | Path, *, config: Patc
 
     out = Path(out)
     cfg_path = out / "config.json"
-    wanted = _config_record(config, lr_res)
-    if cfg_path.exists() and json.loads(cfg_path.read_text()) != wanted:
+    if cfg_path.exists() and not is_current(out, config, lr_res=lr_res):
         if not replace_stale:
             raise InvalidInputError(f"{out} holds a store built with another configuration or eo-sr version; "
                                     "choose a new folder or delete it")
@@ -337,7 +336,7 @@ def build_patch_store(pairs, items_by_id: dict, out: str | Path, *, config: Patc
         shutil.rmtree(out)
     (out / "shards").mkdir(parents=True, exist_ok=True)
     if not cfg_path.exists():
-        cfg_path.write_text(json.dumps(wanted, indent=1, sort_keys=True))
+        cfg_path.write_text(json.dumps(_config_record(config, lr_res), indent=1, sort_keys=True))
     groups = []
     for hr_id, g in pairs.sort_values(["hr_id", "rank"]).groupby("hr_id", sort=True):
         groups.append((hr_id, list(g["lr_id"])))
