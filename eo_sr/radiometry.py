@@ -1202,17 +1202,20 @@ def compute_norm_stats(images, *, method: str = "percentile", percentiles: Seque
                      percentiles=p if method == "percentile" else None, bands=names, n_pixels=int(n_pix))
 
 
-def _stats_shape(arr: np.ndarray, ax: int | None, stats: NormStats, what: str):
+def _per_band(image, stats: NormStats, channel_axis):
+    """The image's values and the shape that broadcasts per-band statistics over them."""
+    arr = _values(image, "image")
+    ax = _channel_axis(image, arr, channel_axis, "image")
     n = 1 if ax is None else arr.shape[ax]
     if not isinstance(stats, NormStats):
         raise InvalidInputError(f"stats must be a NormStats (see compute_norm_stats), not {type(stats).__name__}")
     if n != stats.n_bands:
-        raise InvalidInputError(f"{what} has {n} band(s) along channel_axis but the statistics have "
+        raise InvalidInputError(f"image has {n} band(s) along channel_axis but the statistics have "
                                 f"{stats.n_bands}; use statistics computed on the same bands")
     shape = [1] * arr.ndim
     if ax is not None:
         shape[ax] = n
-    return shape
+    return arr, shape
 
 
 def normalize(image, stats: NormStats, *, clip: bool = True, channel_axis=0):
@@ -1240,9 +1243,7 @@ def normalize(image, stats: NormStats, *, clip: bool = True, channel_axis=0):
     InvalidInputError
         If the number of bands differs from the statistics'.
     """
-    arr = _values(image, "image")
-    ax = _channel_axis(image, arr, channel_axis, "image")
-    shape = _stats_shape(arr, ax, stats, "image")
+    arr, shape = _per_band(image, stats, channel_axis)
     off = np.asarray(stats.offset, np.float32).reshape(shape)
     inv = (1.0 / np.asarray(stats.scale, np.float64)).astype(np.float32).reshape(shape)
     out = arr.astype(np.float32)
@@ -1278,9 +1279,7 @@ def denormalize(image, stats: NormStats, *, channel_axis=0, dtype=np.float32):
     InvalidInputError
         If the number of bands differs from the statistics'.
     """
-    arr = _values(image, "image")
-    ax = _channel_axis(image, arr, channel_axis, "image")
-    shape = _stats_shape(arr, ax, stats, "image")
+    arr, shape = _per_band(image, stats, channel_axis)
     dtype = np.dtype(dtype)
     work = np.float64 if dtype.kind in "iu" or dtype == np.float64 else np.float32
     out = arr.astype(work)

@@ -340,7 +340,6 @@ def plot_footprints(items, *, aoi=None, ax=None, colors: Mapping[str, str] | Non
     matplotlib.axes.Axes
     """
     import matplotlib.pyplot as plt
-    from matplotlib.lines import Line2D
     from matplotlib.patches import Patch, Polygon
 
     frame = footprints_frame(items)
@@ -357,14 +356,21 @@ def plot_footprints(items, *, aoi=None, ax=None, colors: Mapping[str, str] | Non
                                      facecolor=(*_rgb(style["color"]), alpha), edgecolor=style["color"]))
         handles.append(Patch(facecolor=(*_rgb(style["color"]), 0.25), edgecolor=style["color"],
                              label=style["label"]))
+    return _finish_lonlat_axes(ax, aoi, frame.total_bounds, handles, title=title, legend=legend, margin=0.04)
+
+
+def _finish_lonlat_axes(ax, aoi, bounds, handles: list, *, title, legend: bool, margin: float):
+    """Draw the AOI (dashed), then set up longitude/latitude axes and the legend beside them."""
+    from matplotlib.lines import Line2D
+
     if aoi is not None:
         for i, poly in enumerate(_polygons(aoi)):
             x, y = poly.exterior.xy
             ax.plot(x, y, color=AOI_COLOR, linestyle="--", linewidth=2, zorder=3, label="AOI" if i == 0 else None)
         handles.append(Line2D([], [], color=AOI_COLOR, linestyle="--", linewidth=2, label="AOI"))
     ax.autoscale_view()
-    ax.margins(0.04)
-    w, s, e, n = aoi.bounds if aoi is not None else frame.total_bounds
+    ax.margins(margin)
+    _, s, _, n = aoi.bounds if aoi is not None else bounds
     lat0 = (s + n) / 2 if math.isfinite(s + n) else 0.0
     ax.set_aspect(1.0 / math.cos(math.radians(lat0)))
     ax.set_xlabel("longitude (°E)")

@@ -510,11 +510,10 @@ def plot_patch_splits(manifest, *, aoi=None, ax=None, colors: Mapping[str, str] 
         given, as a dashed line.
     """
     import matplotlib.pyplot as plt
-    from matplotlib.lines import Line2D
     from matplotlib.patches import Patch, Polygon
     from matplotlib.ticker import MaxNLocator
 
-    from eo_sr.viz.maps import AOI_COLOR, _aoi_geometry, _polygons
+    from eo_sr.viz.maps import _aoi_geometry, _finish_lonlat_axes
 
     frame = patches_frame(manifest)
     aoi = _aoi_geometry(aoi)
@@ -527,27 +526,6 @@ def plot_patch_splits(manifest, *, aoi=None, ax=None, colors: Mapping[str, str] 
             ax.add_patch(Polygon(list(geom.exterior.coords), closed=True, facecolor=color, alpha=0.35,
                                  edgecolor=color, linewidth=0.8, zorder=2))
         handles.append(Patch(facecolor=color, alpha=0.6, edgecolor=color, label=f"{split} ({len(sub)})"))
-    if aoi is not None:
-        for poly in _polygons(aoi):
-            x, y = poly.exterior.xy
-            ax.plot(x, y, color=AOI_COLOR, linestyle="--", linewidth=1.5, zorder=3)
-        handles.append(Line2D([], [], color=AOI_COLOR, linestyle="--", label="AOI"))
-    ax.autoscale_view()
-    ax.margins(0.03)
-    if aoi is not None:
-        s, n = aoi.bounds[1], aoi.bounds[3]
-    elif len(frame):
-        s, n = frame.total_bounds[1], frame.total_bounds[3]
-    else:
-        s = n = 0.0
-    ax.set_aspect(1.0 / math.cos(math.radians((s + n) / 2)))
-    ax.set_xlabel("longitude (°E)")
-    ax.set_ylabel("latitude (°N)")
-    ax.ticklabel_format(useOffset=False, style="plain")
+    _finish_lonlat_axes(ax, aoi, frame.total_bounds, handles, title=title, legend=legend, margin=0.03)
     ax.xaxis.set_major_locator(MaxNLocator(nbins=5))
-    ax.grid(True, linewidth=0.3, alpha=0.5)
-    if title:
-        ax.set_title(title)
-    if legend and handles:
-        ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0, fontsize="small")
     return ax
