@@ -58,7 +58,7 @@ def main() -> int:
         world = demo.open_world(root)
         n_items = len(world.item_dicts())
 
-        from eo_sr.demo.server import LocalStacServer
+        from eo_sr.localapi.server import LocalStacServer
 
         server = LocalStacServer()
         t1 = time.perf_counter()

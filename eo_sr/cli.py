@@ -42,34 +42,33 @@ def cmd_serve(args) -> int:
     world = _world(args)
     print(world.summary())
     server = demo.serve_world(world, port=args.port)
-    print(f"STAC API serving {demo.LR_COLLECTION} and {demo.HR_COLLECTION} at {server.url}  (Ctrl-C stops it)")
-    print(f"  log: {server.log_path}")
-    sys.stdout.flush()
-    server.wait()
+    try:
+        print(f"STAC API serving {demo.LR_COLLECTION} and {demo.HR_COLLECTION} at {server.url}  (Ctrl-C stops it)")
+        print(f"  log: {server.log_path}")
+        print(f"  processes: API pid {server.api_pid}, PostgreSQL pid {server.postgres_pid}")
+        sys.stdout.flush()
+        server.wait()
+    except KeyboardInterrupt:  # Ctrl-C or SIGTERM is how this command is meant to end
+        pass
+    finally:
+        server.stop()
+    print("stopped: the STAC API and its database are shut down")
     return 0
-
-
-def _search_to_files(catalog, out: Path, name: str, **kwargs) -> tuple[int, Path]:
-    import json
-
-    from eo_sr import stac
-
-    items = stac.search(catalog, **kwargs)
-    out.mkdir(parents=True, exist_ok=True)
-    table = out / f"{name}.parquet"
-    stac.to_geodataframe(items).to_parquet(table)
-    with open(out / f"{name}.ndjson", "w") as f:
-        for it in items:
-            f.write(json.dumps(it.to_dict(transform_hrefs=False)) + "\n")
-    return len(items), table
 
 
 def cmd_search(args) -> int:
     from contextlib import nullcontext
 
     from eo_sr import demo, stac
+    from eo_sr.pipeline.steps import check_output_dir, search_to_files
 
-    out = Path(args.out)
+    # Everything that can be wrong with the arguments is found before a server starts.
+    if args.bbox is not None:
+        stac.normalize_bbox(args.bbox)
+    stac.normalize_datetime(args.datetime)
+    if args.max_cloud is not None:
+        stac.cloud_filter(args.max_cloud)
+    out = check_output_dir(args.out)
     server_cm = nullcontext(args.catalog)
     if args.catalog == "demo":
         world = _world(args)
@@ -78,68 +77,53 @@ def cmd_search(args) -> int:
             args.bbox = world.bbox
     with server_cm as source:
         catalog = stac.open_catalog(source)
-        n, table = _search_to_files(catalog, out, args.name, collections=args.collections, aoi=args.bbox,
+        n, ndjson = search_to_files(catalog, out, args.name, collections=args.collections, aoi=args.bbox,
                                     datetime=args.datetime, max_cloud_cover=args.max_cloud)
-    print(f"{n} items from {args.collections} -> {table} (and {table.with_suffix('.ndjson').name})")
+    print(f"{n} items from {', '.join(args.collections)} -> {ndjson} (table: {ndjson.with_suffix('.parquet').name})")
     return 0
-
-
-def _read_items(path: Path):
-    import json
-
-    import pystac
-
-    if not path.is_file():
-        raise EoSrError(f"{path} not found: write it with 'eo-sr search ... --out DIR' (the .ndjson file)")
-    lines = [ln for ln in path.read_text().splitlines() if ln.strip()]
-    try:
-        return pystac.ItemCollection([pystac.Item.from_dict(json.loads(ln)) for ln in lines])
-    except (ValueError, KeyError) as exc:
-        raise EoSrError(f"{path} is not a file of STAC items, one JSON object per line: {exc}") from None
-
-
-def _match_to_files(hr, lr, out: Path, **criteria):
-    from eo_sr import matching
-
-    result = matching.match_scenes(hr, lr, **criteria)
-    report = result.save(out / "match_report.parquet")
-    result.pairs.to_parquet(out / "pairs.parquet")
-    return result, report
 
 
 def cmd_match(args) -> int:
-    out = Path(args.out)
-    result, report = _match_to_files(_read_items(Path(args.hr)), _read_items(Path(args.lr)), out,
-                                     max_days=args.max_days, max_cloud_cover=args.max_cloud,
-                                     min_coverage=args.min_coverage, strategy=args.strategy, k=args.k)
+    from eo_sr.pipeline.steps import check_output_dir, match_to_files
+
+    out = check_output_dir(args.out)
+    result = match_to_files(args.hr, args.lr, out, max_days=args.max_days, max_cloud_cover=args.max_cloud,
+                            min_coverage=args.min_coverage, strategy=args.strategy, k=args.k)
     print(result.summary())
-    print(f"report -> {report}; selected pairs -> {out / 'pairs.parquet'}")
+    print(f"report -> {out / 'match_report.parquet'}; selected pairs and their items -> {out}/ "
+          f"(next: eo-sr patches --matches {out})")
     return 0
 
 
-def _patches(match_dir: Path, out: Path, *, lr_size: int, frames: int, max_pairs=None, progress=True,
-             cache: bool = False):
-    import pandas as pd
-
-    from eo_sr import patches
-
-    pairs_path = match_dir / "pairs.parquet"
-    if not pairs_path.is_file():
-        raise EoSrError(f"{pairs_path} not found: run 'eo-sr match ... --out {match_dir}' first")
-    items = {it.id: it for name in ("hr_scenes", "lr_scenes") for it in _read_items(match_dir / f"{name}.ndjson")}
-    pairs = pd.read_parquet(pairs_path)
-    config = patches.PatchConfig(lr_size=lr_size, frames=frames)
-    manifest = patches.build_patch_store(pairs, items, out, config=config, progress=progress, max_pairs=max_pairs,
-                                         replace_stale=cache)
-    return manifest
+def _report_patches(manifest, out) -> int:
+    """Print what a patch build made and what failed; non-zero when it made nothing."""
+    counts = manifest["split"].value_counts().to_dict() if len(manifest) else {}
+    print(f"{len(manifest)} patch pairs {counts} -> {out}")
+    failed = manifest.attrs.get("failed", [])
+    if failed:
+        print(f"{len(failed)} pair(s) failed (recorded in {Path(out) / 'pairs.parquet'}; fix the input, or rerun "
+              "with --retry-failed):", file=sys.stderr)
+        for f in failed[:20]:
+            print(f"  {f['hr_id']}: {f['reason']}", file=sys.stderr)
+        if len(failed) > 20:
+            print(f"  ... and {len(failed) - 20} more", file=sys.stderr)
+    if not len(manifest):
+        print("eo-sr: error: no patch was produced" + (" (every pair failed, see above)" if failed else
+              ": no pair left a patch inside the nodata and cloud limits"), file=sys.stderr)
+        return 1
+    return 0
 
 
 def cmd_patches(args) -> int:
-    manifest = _patches(Path(args.matches), Path(args.out), lr_size=args.lr_size, frames=args.frames,
-                        max_pairs=args.max_pairs)
-    counts = manifest["split"].value_counts().to_dict() if len(manifest) else {}
-    print(f"{len(manifest)} patch pairs {counts} -> {args.out}")
-    return 0
+    from eo_sr import patches
+    from eo_sr.pipeline.steps import patches_from_matches
+
+    if args.max_pairs is not None and args.max_pairs < 1:
+        raise EoSrError(f"--max-pairs must be at least 1, got {args.max_pairs} (leave it out for all pairs)")
+    config = patches.PatchConfig(lr_size=args.lr_size, frames=args.frames)
+    manifest = patches_from_matches(args.matches, args.out, config=config, max_pairs=args.max_pairs,
+                                    retry_failed=args.retry_failed)
+    return _report_patches(manifest, args.out)
 
 
 def cmd_qc_app(args) -> int:
@@ -179,10 +163,12 @@ def cmd_sensors(args) -> int:
 
 def cmd_quickstart(args) -> int:
     """Demo world -> local STAC API -> search -> match -> aligned patch store."""
-    from eo_sr import demo, stac
-    from eo_sr.config import cache_dir
+    from eo_sr import demo, patches, stac
+    from eo_sr.paths import cache_dir
+    from eo_sr.pipeline.steps import check_output_dir, match_to_files, patches_from_matches, search_to_files
 
-    out = Path(args.out) if args.out else cache_dir("runs", f"quickstart-{args.size}-seed{args.seed}")
+    out = check_output_dir(Path(args.out) if args.out else
+                           cache_dir("runs", f"quickstart-{args.size}-seed{args.seed}"))
     t0 = time.perf_counter()
     print(f"[1/5] demo world ({args.size}, seed {args.seed})")
     world = _world(args)
@@ -192,24 +178,22 @@ def cmd_quickstart(args) -> int:
         print(f"      serving at {server.url} (log {server.log_path})")
         catalog = stac.open_catalog(server)
         print("[3/5] search over the AOI")
-        n_hr, hr_table = _search_to_files(catalog, out, "hr_scenes", collections=demo.HR_COLLECTION,
-                                          aoi=world.bbox, max_cloud_cover=args.hr_max_cloud)
-        n_lr, lr_table = _search_to_files(catalog, out, "lr_scenes", collections=demo.LR_COLLECTION,
-                                          aoi=world.bbox)
-    print(f"      {n_hr} HR scenes with cloud cover <= {args.hr_max_cloud}% -> {hr_table}")
-    print(f"      {n_lr} LR scenes -> {lr_table}")
+        n_hr, hr_file = search_to_files(catalog, out, "hr", collections=demo.HR_COLLECTION, aoi=world.bbox,
+                                        max_cloud_cover=args.hr_max_cloud)
+        n_lr, lr_file = search_to_files(catalog, out, "lr", collections=demo.LR_COLLECTION, aoi=world.bbox)
+    print(f"      {n_hr} HR scenes with cloud cover <= {args.hr_max_cloud}% -> {hr_file}")
+    print(f"      {n_lr} LR scenes -> {lr_file}")
     print("[4/5] match HR scenes with LR scenes in space and time")
-    result, report = _match_to_files(_read_items(out / "hr_scenes.ndjson"), _read_items(out / "lr_scenes.ndjson"),
-                                     out, **demo.MATCH_CRITERIA)
+    result = match_to_files(hr_file, lr_file, out / "matches", **demo.MATCH_CRITERIA)
     print("      " + result.summary().replace("\n", "\n      "))
-    print(f"      report -> {report}")
+    print(f"      report -> {out / 'matches' / 'match_report.parquet'}")
     print("[5/5] cut aligned LR/HR patches (32x32 LR, 128x128 HR), histogram-matched, split by space")
-    manifest = _patches(out, out / "patches", lr_size=32, frames=1, cache=True)
-    counts = manifest["split"].value_counts().to_dict()
-    print(f"      {len(manifest)} patch pairs {counts} -> {out / 'patches'}")
+    manifest = patches_from_matches(out / "matches", out / "patches", config=patches.PatchConfig(lr_size=32),
+                                    replace_stale=True)
+    code = _report_patches(manifest, out / "patches")
     print(f"done in {time.perf_counter() - t0:.1f} s; outputs in {out}")
     print("next: open notebooks/00_welcome.ipynb, or build the book (see README)")
-    return 0
+    return code
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -243,7 +227,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--datetime", help="e.g. 2022-01-01/2022-03-31")
     p.add_argument("--max-cloud", type=float, help="cloud cover limit in %%")
     p.add_argument("--out", default="search-results", help="output folder (default: %(default)s)")
-    p.add_argument("--name", default="items", help="output file stem (default: %(default)s)")
+    p.add_argument("--name", default="items",
+                   help="output file stem: writes OUT/NAME.ndjson and OUT/NAME.parquet (default: %(default)s)")
     p.set_defaults(func=cmd_search)
 
     p = sub.add_parser("match", help="pair HR scenes with LR scenes; write a report of (un)matched scenes")
@@ -260,10 +245,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("patches", help="cut matched pairs into an aligned LR/HR patch store (resumable)")
     p.add_argument("--matches", required=True,
-                   help="folder with pairs.parquet, hr_scenes.ndjson, lr_scenes.ndjson (from search + match)")
+                   help="the --out folder of 'eo-sr match' (pairs.parquet, hr_scenes.ndjson, lr_scenes.ndjson)")
     p.add_argument("--lr-size", type=int, default=32, help="LR patch side in pixels (default: %(default)s)")
     p.add_argument("--frames", type=int, default=1, help="LR frames per patch (default: %(default)s)")
-    p.add_argument("--max-pairs", type=int, default=None, help="stop after this many pairs")
+    p.add_argument("--max-pairs", type=int, default=None, help="stop after this many pairs (at least 1)")
+    p.add_argument("--retry-failed", action="store_true",
+                   help="try again the pairs that failed in an earlier run into the same store")
     p.add_argument("--out", default="patch-store", help="store folder (default: %(default)s)")
     p.set_defaults(func=cmd_patches)
 
@@ -281,7 +268,27 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+_FIRST_STEPS = """\
+New to eo-sr? Start with
+  eo-sr quickstart          the whole pipeline on the offline demo world (about a minute)
+then run single steps: eo-sr demo, serve, search, match, patches (eo-sr COMMAND --help)."""
+
+
+def _on_sigterm(signum, frame):
+    # `timeout`, `kill` and a Jupyter kernel restart send SIGTERM: unwind like Ctrl-C, so
+    # every `with`/`finally` stops the servers this command started.
+    raise KeyboardInterrupt
+
+
+def _os_error_message(exc: OSError) -> str:
+    where = f" {exc.filename}" if exc.filename else ""
+    return f"{exc.strerror or exc}:{where}" if where else str(exc.strerror or exc)
+
+
 def main(argv: list[str] | None = None) -> int:
+    import signal
+    import threading
+
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.version:
@@ -290,16 +297,26 @@ def main(argv: list[str] | None = None) -> int:
         print(__version__)
         return 0
     if not getattr(args, "func", None):
-        parser.print_help()
-        return 1
+        parser.print_usage(sys.stderr)
+        print(_FIRST_STEPS, file=sys.stderr)
+        return 2
+    previous = None
+    if threading.current_thread() is threading.main_thread():
+        previous = signal.signal(signal.SIGTERM, _on_sigterm)
     try:
         return args.func(args)
     except EoSrError as exc:
         print(f"eo-sr: error: {exc}", file=sys.stderr)
         return 2
+    except OSError as exc:  # a disk full, a folder that vanished: say which file, not a traceback
+        print(f"eo-sr: error: {_os_error_message(exc)} (check the path and its permissions)", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("eo-sr: interrupted", file=sys.stderr)
         return 130
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -85,14 +85,46 @@ def scene_table(items) -> Any:
         rows.append({
             "id": d["id"], "collection": d.get("collection"), "datetime": pd.Timestamp(p["datetime"]),
             "eo:cloud_cover": float(p.get("eo:cloud_cover", np.nan)), "platform": p.get("platform"),
-            "geometry": fix_antimeridian(shape(d["geometry"])),
+            "gsd": _item_gsd(d), "geometry": fix_antimeridian(shape(d["geometry"])),
         })
     frame = gpd.GeoDataFrame(pd.DataFrame(rows, columns=["id", "collection", "datetime", "eo:cloud_cover",
-                                                         "platform", "geometry"]),
+                                                         "platform", "gsd", "geometry"]),
                              geometry="geometry", crs="EPSG:4326")
     if len(frame):
         frame["datetime"] = pd.to_datetime(frame["datetime"], utc=True)
     return frame
+
+
+def _item_gsd(d: dict) -> float:
+    """The item's ground sample distance in metres: its ``gsd``, else its sensor's, else NaN."""
+    from eo_sr.errors import EoSrError
+    from eo_sr.sensors import find_sensor_for_collection
+
+    gsd = d.get("properties", {}).get("gsd")
+    if isinstance(gsd, (int, float)) and gsd > 0:
+        return float(gsd)
+    if d.get("collection"):
+        try:
+            return float(find_sensor_for_collection(d["collection"]).gsd)
+        except EoSrError:
+            pass
+    return float("nan")
+
+
+def _check_roles(hr, lr) -> None:
+    """Refuse inputs whose HR side is not finer than their LR side: a silent self-match otherwise."""
+    same = set(hr["id"]) & set(lr["id"])
+    if same:
+        raise InvalidInputError(f"{len(same)} scene(s) are given as both HR and LR (e.g. {sorted(same)[0]!r}): "
+                                "pass the HR search results as hr_items and the LR ones as lr_items")
+    if "gsd" not in hr or "gsd" not in lr:
+        return
+    hr_gsd, lr_gsd = np.nanmedian(hr["gsd"]) if hr["gsd"].notna().any() else np.nan, \
+        np.nanmedian(lr["gsd"]) if lr["gsd"].notna().any() else np.nan
+    if np.isfinite(hr_gsd) and np.isfinite(lr_gsd) and hr_gsd >= lr_gsd:
+        raise InvalidInputError(f"the HR scenes ({hr_gsd:g} m) are not finer than the LR scenes ({lr_gsd:g} m): "
+                                "are HR and LR swapped? HR is the fine sensor (e.g. 2.5 m), LR the coarse one "
+                                "(e.g. Sentinel-2, 10 m)")
 
 
 def _days(frame) -> np.ndarray:
@@ -324,6 +356,7 @@ def match_scenes(hr_items, lr_items, *, max_days: float = 3.0, max_cloud_cover: 
 
     _check_options(max_days, max_cloud_cover, min_coverage, strategy, k)
     hr, lr = scene_table(hr_items), scene_table(lr_items)
+    _check_roles(hr, lr)
     criteria = {"max_days": max_days, "max_cloud_cover": max_cloud_cover, "min_coverage": min_coverage,
                 "strategy": strategy, "k": int(k)}
     spatial_window = max(max_days * 10, 60.0)  # look further back/forward to explain "no LR in window"

@@ -31,9 +31,31 @@ from eo_sr.radiometry import _check_factor, bicubic_matrix
 K1, K2 = 0.01, 0.03
 
 
+def _check_finite(*arrays) -> None:
+    """NaN would spread through every sum it enters, masked or not: refuse it up front."""
+    for name, x in zip("ab", arrays):
+        if x.dtype.kind == "f" and not np.isfinite(x).all():
+            bad = ~np.isfinite(x)
+            raise InvalidInputError(
+                f"image {name} holds {int(bad.sum())} NaN or infinite value(s) (first at "
+                f"{np.argwhere(bad)[0].tolist()}): replace them (np.nan_to_num) and leave those pixels out with "
+                "mask= (True where valid), so the score is not NaN")
+
+
+def _check_values_fit(data_range: float, *arrays) -> None:
+    """Scores of DN images with data_range=1 come out near -40 dB: a unit mistake, not a score."""
+    top = max((float(np.abs(x).max()) for x in arrays if x.size), default=0.0)
+    if top > 2 * data_range:
+        raise InvalidInputError(
+            f"the images reach {top:g}, far beyond data_range={data_range:g}: are they digital numbers? "
+            "Pass the range of their units (e.g. data_range=10000 for Sentinel-2 L2A DN) or convert them to "
+            "reflectance first (eo_sr.loading harmonises)")
+
+
 def _check_pair(a, b, mask):
     a = np.asarray(a)
     b = np.asarray(b)
+    _check_finite(a, b)
     if a.shape != b.shape:
         raise InvalidInputError(f"the two images differ in shape: {a.shape} vs {b.shape}; "
                                 "upsample the LR image to the HR grid first")
@@ -60,7 +82,9 @@ def _reduce(values: np.ndarray, reduce: str):
     if reduce == "none":
         return values
     if reduce == "mean":
-        return np.nanmean(values, axis=-1) if values.ndim else values
+        # NaN (a band with no valid pixel, empty="nan") stays NaN: averaging over the
+        # other bands would report a score that no band set has.
+        return np.mean(values, axis=-1) if values.ndim else values
     raise InvalidInputError(f"reduce must be 'none' (per band) or 'mean', got {reduce!r}")
 
 
@@ -198,6 +222,8 @@ def psnr(a, b, *, data_range: float, mask=None, reduce: str = "none", max_psnr: 
     ndarray of float64
     """
     data_range = _check_range(data_range)
+    a, b, _ = _check_pair(a, b, mask)
+    _check_values_fit(data_range, a, b)
     err = mse(a, b, mask=mask, empty=empty, batch_size=batch_size)
     return _reduce(psnr_from_mse(err, data_range=data_range, max_psnr=max_psnr), reduce)
 
@@ -373,6 +399,7 @@ def ssim(a, b, *, data_range: float, mask=None, reduce: str = "none", gaussian: 
 
     a, b, mask = _check_pair(a, b, mask)
     data_range = _check_range(data_range)
+    _check_values_fit(data_range, a, b)
     H, W = a.shape[-2:]
     plan = _SsimPlan(H, W, gaussian=gaussian, sigma=sigma, win_size=win_size,
                      sample_covariance=sample_covariance, batch_size=batch_size)
@@ -459,7 +486,9 @@ def bicubic_scores(hr, lr, *, factor: int, data_range: float, mask=None, reduce:
         raise InvalidInputError(f"LR {lr.shape} and HR {hr.shape} do not fit factor {factor}: HR must be LR's "
                                 "shape with the last two sizes multiplied by the factor")
     hr, _, mask = _check_pair(hr, hr, mask)
+    _check_finite(lr)
     data_range = _check_range(data_range)
+    _check_values_fit(data_range, hr, lr)
     (H, W), (h, w) = hr.shape[-2:], lr.shape[-2:]
     plan = _SsimPlan(H, W, batch_size=batch_size, **{"gaussian": True, "sigma": 1.5, "win_size": None,
                                                       "sample_covariance": False, **ssim_options})

@@ -34,6 +34,7 @@ import numpy as np
 
 from eo_sr.errors import EoSrError, InvalidInputError
 from eo_sr.grid import GridSpec, aligned_grids, pair_shift
+from eo_sr.paths import safe_filename
 
 SPLITS = ("train", "val", "test")
 STORE_VERSION = "2"  # 2: HR matched on the pixels consistent with LR
@@ -128,9 +129,32 @@ class PairPatches:
 
 
 def pair_id(hr_id: str, lr_ids) -> str:
-    """A short stable id for an HR scene and its LR partners."""
+    """A short stable id for an HR scene and its LR partners, safe as a file name.
+
+    The HR id is made safe with :func:`eo_sr.paths.safe_filename` (an id like
+    ``../../x`` must not write outside the store); the digest of the raw ids keeps
+    two pairs apart even when their safe names coincide.
+    """
     digest = hashlib.sha1("|".join([hr_id, *lr_ids]).encode()).hexdigest()[:10]
-    return f"{hr_id}__{digest}"
+    return f"{safe_filename(hr_id)}__{digest}"
+
+
+def _item_fingerprint(item) -> dict:
+    """What of an item decides its patches: geometry, properties, assets (hrefs without their
+    query, which holds expiring signatures), not its links."""
+    d = item.to_dict(transform_hrefs=False) if hasattr(item, "to_dict") else dict(item)
+    assets = {k: {**a, "href": str(a.get("href", "")).split("?", 1)[0]} for k, a in d.get("assets", {}).items()}
+    return {"id": d.get("id"), "collection": d.get("collection"), "geometry": d.get("geometry"),
+            "properties": d.get("properties"), "assets": assets}
+
+
+def inputs_digest(hr_item, lr_items, record: dict) -> str:
+    """A digest of everything a pair's shard is made from: the items' content and the store's
+    configuration. A rerun reuses a shard only when this is unchanged, so fixing an item
+    (or its files' metadata) rebuilds its pair."""
+    blob = json.dumps([_item_fingerprint(hr_item), [_item_fingerprint(i) for i in lr_items], record],
+                      sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:20]
 
 
 def pair_grids(hr_item, lr_item, *, factor: int, lr_res: float) -> tuple[GridSpec, GridSpec]:
@@ -177,9 +201,15 @@ def cut_pair(hr_item, lr_items, config: PatchConfig, *, lr_res: float = 10.0) ->
     lr_grid, hr_grid = pair_grids(hr_item, lr_items[0], factor=config.factor, lr_res=lr_res)
     bands = list(config.bands)
     t0 = clock()
-    lr = loading.load_items(lr_items, bands=bands, grid=lr_grid).compute()
+    try:
+        lr = loading.load_items(lr_items, bands=bands, grid=lr_grid).compute()
+    except OSError as exc:  # rasterio's read errors are OSErrors: a missing or corrupt file
+        raise EoSrError(f"cannot read LR scene(s) {[i.id for i in lr_items]}: {exc}") from None
     t1 = clock()
-    hr = loading.load_items([hr_item], bands=bands, grid=hr_grid, resampling=config.hr_resampling).compute()
+    try:
+        hr = loading.load_items([hr_item], bands=bands, grid=hr_grid, resampling=config.hr_resampling).compute()
+    except OSError as exc:
+        raise EoSrError(f"cannot read HR scene {hr_item.id}: {exc}") from None
     t2 = clock()
     lr_data = lr.values.astype(np.float32)  # (T, B, h, w)
     hr_data = hr.values[0].astype(np.float32)  # (B, H, W)
@@ -280,15 +310,53 @@ def _config_record(config: PatchConfig, lr_res: float) -> dict:
     return {"store_version": STORE_VERSION, **config.to_dict(), "lr_res": lr_res}
 
 
+def _read_config(store: Path) -> dict | None:
+    """The store's config record; None when there is none; an error when the folder's
+    config.json is not one of eo-sr's (never treat someone else's folder as a store)."""
+    cfg_path = store / "config.json"
+    if not cfg_path.is_file():
+        return None
+    try:
+        record = json.loads(cfg_path.read_text())
+    except (ValueError, UnicodeDecodeError):
+        record = None
+    if not isinstance(record, dict) or "store_version" not in record:
+        raise InvalidInputError(f"{store} has a config.json that is not an eo-sr patch store's; "
+                                "choose another folder for the store")
+    return record
+
+
 def is_current(store: str | Path, config: PatchConfig = PatchConfig(), *, lr_res: float = 10.0) -> bool:
     """Whether ``store`` holds a store this eo-sr version built with ``config``."""
-    cfg_path = Path(store) / "config.json"
-    return cfg_path.is_file() and json.loads(cfg_path.read_text()) == _config_record(config, lr_res)
+    try:
+        return _read_config(Path(store)) == _config_record(config, lr_res)
+    except InvalidInputError:
+        return False
+
+
+#: What a store build writes, and what steps that read the store derive from it (norm
+#: statistics, the QC table). Removing a stale store removes these and nothing else:
+#: a user's own files in the folder, and their keep/drop decisions, stay.
+_STORE_ENTRIES = ("shards", "config.json", "manifest.parquet", "pairs.parquet", "qc_table.parquet",
+                  *(f"{s}.zarr" for s in SPLITS))
+_DERIVED_PATTERNS = ("norm_*.json", ".*.part", "*.part", ".train.*", ".val.*", ".test.*")
+
+
+def _remove_store_files(out: Path) -> None:
+    for name in _STORE_ENTRIES:
+        target = out / name
+        if target.is_dir() and not target.is_symlink():
+            shutil.rmtree(target)
+        elif target.exists() or target.is_symlink():
+            target.unlink()
+    for pattern in _DERIVED_PATTERNS:
+        for target in out.glob(pattern):
+            shutil.rmtree(target) if target.is_dir() and not target.is_symlink() else target.unlink()
 
 
 def build_patch_store(pairs, items_by_id: dict, out: str | Path, *, config: PatchConfig = PatchConfig(),
                       lr_res: float = 10.0, progress: bool = True, max_pairs: int | None = None,
-                      replace_stale: bool = False):
+                      replace_stale: bool = False, retry_failed: bool = False):
     """Cut every matched pair into patches and write the patch store (resumable).
 
     Parameters
@@ -303,40 +371,50 @@ def build_patch_store(pairs, items_by_id: dict, out: str | Path, *, config: Patc
         in an existing store is refused.
     config : PatchConfig
     max_pairs : int, optional
-        Stop after this many pairs (for quick runs).
+        Stop after this many pairs (for quick runs); at least 1.
     replace_stale : bool
-        Delete and rebuild a store that another configuration or eo-sr version built,
-        instead of refusing it: for cache folders (the quickstart's, the notebooks'),
-        never for a store of your own.
+        Rebuild a store that another configuration or eo-sr version built, instead of
+        refusing it: for cache folders (the quickstart's, the notebooks'). Only the
+        files a store build writes are removed; anything else in the folder stays.
+    retry_failed : bool
+        Try again the pairs that failed in an earlier run (e.g. an asset file that was
+        missing then). A pair whose items changed is always rebuilt.
 
     Returns
     -------
     pandas.DataFrame
         The manifest (one row per patch); ``manifest.attrs["timings"]`` holds the
-        seconds spent per stage in this run (read, reproject, radiometry, crop, write).
+        seconds spent per stage in this run (read, reproject, radiometry, crop, write),
+        ``manifest.attrs["failed"]`` a list of ``{"pair_id", "hr_id", "reason"}`` for the
+        pairs that gave no patch because they failed (they are in ``pairs.parquet`` too).
 
     Raises
     ------
     InvalidInputError
-        The store was built with another configuration, or an id is missing.
+        The store was built with another configuration, the folder holds something
+        that is not a store, ``max_pairs`` is not a positive integer, or an id is missing.
     """
     import time
 
     import pandas as pd
     from tqdm.auto import tqdm
 
+    if max_pairs is not None and (isinstance(max_pairs, bool) or int(max_pairs) != max_pairs or max_pairs < 1):
+        raise InvalidInputError(f"max_pairs must be a positive integer (or None for all pairs), got {max_pairs!r}")
     out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise InvalidInputError(f"{out} is a file, not a folder: give a folder for the patch store")
     cfg_path = out / "config.json"
-    if cfg_path.exists() and not is_current(out, config, lr_res=lr_res):
+    record = _config_record(config, lr_res)
+    found = _read_config(out) if out.is_dir() else None
+    if found is not None and found != record:
         if not replace_stale:
             raise InvalidInputError(f"{out} holds a store built with another configuration or eo-sr version; "
                                     "choose a new folder or delete it")
-        import shutil
-
-        shutil.rmtree(out)
+        _remove_store_files(out)
     (out / "shards").mkdir(parents=True, exist_ok=True)
     if not cfg_path.exists():
-        cfg_path.write_text(json.dumps(_config_record(config, lr_res), indent=1, sort_keys=True))
+        cfg_path.write_text(json.dumps(record, indent=1, sort_keys=True))
     groups = []
     for hr_id, g in pairs.sort_values(["hr_id", "rank"]).groupby("hr_id", sort=True):
         groups.append((hr_id, list(g["lr_id"])))
@@ -350,13 +428,15 @@ def build_patch_store(pairs, items_by_id: dict, out: str | Path, *, config: Patc
             raise InvalidInputError(f"items {missing} are not in items_by_id; pass every HR and LR item searched")
         pid = pair_id(hr_id, lr_ids[: config.frames])
         shard = out / "shards" / f"{pid}.npz"
-        if not shard.exists():
+        digest = inputs_digest(items_by_id[hr_id], [items_by_id[i] for i in lr_ids[: config.frames]], record)
+        info = _shard_info(shard)
+        if info is None or info.get("inputs") != digest or (retry_failed and info.get("status") != "ok"):
             try:
                 patches = cut_pair(items_by_id[hr_id], [items_by_id[i] for i in lr_ids], config, lr_res=lr_res)
                 status = "ok"
-            except (EoSrError, InvalidInputError) as exc:
-                patches, status = None, f"skipped: {exc}"
-            arrays = _shard_arrays(patches, status)
+            except EoSrError as exc:  # InvalidInputError included; OSErrors become EoSrErrors in cut_pair
+                patches, status = None, f"failed: {exc}"
+            arrays = _shard_arrays(patches, status, inputs=digest)
             t = time.perf_counter()
             _atomic_savez(shard, **arrays)
             for k, v in ({**patches.timings, "write": time.perf_counter() - t} if patches else {}).items():
@@ -370,20 +450,34 @@ def build_patch_store(pairs, items_by_id: dict, out: str | Path, *, config: Patc
     manifest = _consolidate(out, pair_table, items_by_id, config)
     timings["consolidate"] = time.perf_counter() - t
     manifest.attrs["timings"] = timings
+    manifest.attrs["failed"] = [{"pair_id": r["pair_id"], "hr_id": r["hr_id"],
+                                 "reason": r["status"].removeprefix("failed: ")}
+                                for r in records if r["status"] != "ok"]
     tmp = out / "pairs.parquet.part"
     pair_table.to_parquet(tmp)
     os.replace(tmp, out / "pairs.parquet")
     return manifest
 
 
-def _shard_arrays(patches: PairPatches | None, status: str) -> dict:
+def _shard_info(shard: Path) -> dict | None:
+    """The info record of a shard, or None when it is missing or unreadable (then rebuilt)."""
+    if not shard.is_file():
+        return None
+    try:
+        with np.load(shard, allow_pickle=False) as z:
+            return json.loads(str(z["info"]))
+    except (OSError, ValueError, KeyError):
+        return None
+
+
+def _shard_arrays(patches: PairPatches | None, status: str, *, inputs: str) -> dict:
     if patches is None:
-        info = {"status": status}
+        info = {"status": status, "inputs": inputs}
         return {"lr": np.zeros((0,)), "hr": np.zeros((0,)), "lr_valid": np.zeros((0,), bool),
                 "hr_valid": np.zeros((0,), bool), "rows": np.zeros(0, int), "cols": np.zeros(0, int),
                 "bounds": np.zeros((0, 4)), "info": np.array(json.dumps(info))}
-    info = {"status": status, **{k: (None if isinstance(v, float) and np.isnan(v) else v)
-                                 for k, v in patches.info.items()}}
+    info = {"status": status, "inputs": inputs, **{k: (None if isinstance(v, float) and np.isnan(v) else v)
+                                                   for k, v in patches.info.items()}}
     return {"lr": patches.lr, "hr": patches.hr, "lr_valid": patches.lr_valid, "hr_valid": patches.hr_valid,
             "rows": patches.rows, "cols": patches.cols, "bounds": patches.bounds,
             "info": np.array(json.dumps(info, sort_keys=True))}

@@ -20,6 +20,7 @@ import datetime as _dt
 import hashlib
 import json
 import logging
+import math
 import random
 import sqlite3
 import threading
@@ -164,9 +165,12 @@ def _robust_io_class():
                         problem = f"HTTP {resp.status_code} {resp.reason or ''}".strip()
                         wait = _retry_after(resp.headers.get("Retry-After"))
                     elif not 200 <= resp.status_code < 300:
-                        raise APIError.from_response(resp)
+                        raise APIError(_http_error(method, href, resp))
                     else:
                         text = resp.content.decode("utf-8", errors="replace")
+                        if not text.strip():
+                            raise APIError(f"{method} {href} answered HTTP {resp.status_code} with an empty "
+                                           "body, not JSON: is this the URL of a STAC API?")
                         try:
                             json.loads(text)
                             return text
@@ -185,8 +189,9 @@ def _robust_io_class():
                 elif wait > MAX_WAIT:
                     raise APIError(f"{method} {href}: the server asks to wait {wait:.0f} s before trying again "
                                    f"({problem}, Retry-After); try again later, or lower max_requests_per_second")
-                logger.info("%s %s: %s; retry %d of %d in %.2f s", method, href, problem, attempt + 1,
-                            self.max_retries, wait)
+                # A warning, not info: a user waiting on a dead port must see why nothing happens.
+                logger.warning("%s %s: %s; retry %d of %d in %.1f s", method, href, problem, attempt + 1,
+                               self.max_retries, wait)
                 self.retries += 1
                 self.waited += wait
                 time.sleep(wait)
@@ -205,7 +210,7 @@ def open_catalog(source: Any = "earth-search", *, headers: dict | None = None, t
     ----------
     source : str or LocalStacServer
         ``"earth-search"``, ``"planetary-computer"``, the URL of any STAC API, or a
-        running :class:`eo_sr.demo.server.LocalStacServer` (or anything with ``.url``).
+        running :class:`eo_sr.localapi.server.LocalStacServer` (or anything with ``.url``).
     headers : dict, optional
         Extra HTTP headers (e.g. an API key read from the environment).
     timeout : float
@@ -282,6 +287,26 @@ def open_catalog(source: Any = "earth-search", *, headers: dict | None = None, t
     return client
 
 
+def _http_error(method: str, href: str, resp) -> str:
+    """One line for an HTTP error: the status, and the body's gist (an HTML page stripped)."""
+    import re
+
+    body = resp.content.decode("utf-8", errors="replace").strip()
+    try:
+        parsed = json.loads(body)
+        if isinstance(parsed, dict):
+            body = str(parsed.get("description") or parsed.get("detail") or parsed.get("message") or parsed)
+    except ValueError:
+        if "<" in body:
+            body = re.sub(r"<(script|style)\b.*?</\1>", " ", body, flags=re.S | re.I)
+            body = re.sub(r"<[^>]+>", " ", body)
+        body = re.sub(r"\s+", " ", body).strip()
+    gist = f": {body[:200]}{'...' if len(body) > 200 else ''}" if body else ""
+    hint = {404: " (wrong URL or collection id?)", 401: " (an API key is needed?)",
+            403: " (no access, or an expired signature?)"}.get(resp.status_code, "")
+    return f"{method} {href} answered HTTP {resp.status_code} {resp.reason or ''}".rstrip() + hint + gist
+
+
 def _reason(exc: BaseException) -> str:
     """The message of an exception and of the exceptions that caused it (pystac hides
     the HTTP error behind "does not resolve to a STAC object")."""
@@ -334,6 +359,9 @@ def normalize_bbox(bbox: Sequence[float]) -> list[float]:
         w, s, e, n = (float(v) for v in bbox)
     except (TypeError, ValueError):
         raise InvalidInputError(f"bbox must be four numbers [west, south, east, north], got {bbox!r}") from None
+    if not all(math.isfinite(v) for v in (w, s, e, n)):
+        raise InvalidInputError(f"bbox {list(bbox)} holds NaN or infinity; give four finite numbers "
+                                "[west, south, east, north] in degrees")
     if max(abs(w), abs(e), abs(s), abs(n)) > 180:
         raise InvalidInputError(f"bbox {list(bbox)} is not in degrees: is it in a projected CRS? "
                                 "Give [west, south, east, north] in EPSG:4326, or pass a GeoDataFrame "
@@ -567,7 +595,7 @@ def _root_url(catalog: Any) -> str | None:
 
 def _cache_path(cache: Any) -> Path:
     if cache is True:
-        from eo_sr.config import cache_dir
+        from eo_sr.paths import cache_dir
 
         return cache_dir("stac") / "searches.sqlite"
     if not isinstance(cache, (str, Path)):
@@ -732,8 +760,31 @@ def search(catalog, *, collections: str | Sequence[str], aoi: Any = None, dateti
     items = _run_search(client, args, limit)
     if path is not None:
         _cache_put(path, key, request, root, [it.to_dict(transform_hrefs=False) for it in items])
-    _warn_if_empty(items, args, root)
+    _warn_if_empty(items, args, root, swapped_finds=_swapped_bbox_finds(client, args) if not len(items) else 0)
     return items
+
+
+def _swapped_bbox(bbox) -> list[float] | None:
+    w, s, e, n = bbox
+    if max(abs(w), abs(e)) > 90 or (w, s, e, n) == (s, w, n, e):
+        return None
+    return [s, w, n, e]
+
+
+def _swapped_bbox_finds(client, args: dict) -> int:
+    """Items that the same search finds with longitude and latitude swapped (one cheap request).
+
+    Both orders are valid boxes at mid-latitudes, so a swapped bbox is no error; an empty
+    result that the swapped box would fill is the tell.
+    """
+    swapped = _swapped_bbox(args["bbox"]) if "bbox" in args else None
+    if swapped is None:
+        return 0
+    try:
+        found = _run_search(client, dict(args, bbox=swapped, max_items=1), limit=1)
+    except EoSrError:
+        return 0
+    return len(found)
 
 
 def _run_search(client, args: dict, limit: int):
@@ -779,8 +830,13 @@ def _renew_expired_tokens(items) -> None:
                       "before reading their assets", stacklevel=3)
 
 
-def _warn_if_empty(items, args: dict, root: str | None) -> None:
+def _warn_if_empty(items, args: dict, root: str | None, *, swapped_finds: int = 0) -> None:
     if len(items):
+        return
+    if swapped_finds:
+        warnings.warn(f"the search at {root} matched no item, but the same search with bbox "
+                      f"{_swapped_bbox(args['bbox'])} does: longitude and latitude look swapped in {args['bbox']}; "
+                      f"a bbox is [west, south, east, north] (lon, lat, lon, lat)", EmptySearchWarning, stacklevel=3)
         return
     asked = [f"collections {args['collections']}"]
     if "bbox" in args:
@@ -840,3 +896,80 @@ def to_geodataframe(items) -> Any:
     frame = pd.DataFrame(rows, columns=cols)
     frame["epsg"] = frame["epsg"].astype("Int64")
     return gpd.GeoDataFrame(frame, geometry="geometry", crs="EPSG:4326")
+
+
+# ----------------------------------------------------------------------------- files
+
+
+def write_items(items, path: str | Path) -> Path:
+    """Write items as newline-delimited JSON (one STAC item a line), atomically.
+
+    Hrefs are written as they are (absolute hrefs stay absolute).
+    """
+    import os
+
+    path = Path(path)
+    tmp = path.with_name(path.name + ".part")
+    with open(tmp, "w", encoding="utf-8") as f:
+        for it in items:
+            d = it if isinstance(it, dict) else it.to_dict(transform_hrefs=False)
+            f.write(json.dumps(d) + "\n")
+    os.replace(tmp, path)
+    return path
+
+
+def read_items(path: str | Path):
+    """Read STAC items from a file: one item a line (ndjson), or one FeatureCollection.
+
+    Returns
+    -------
+    pystac.ItemCollection
+
+    Raises
+    ------
+    InvalidInputError
+        The file is missing, not text, not JSON, or holds something that is not a STAC
+        item; the message names the file and the line.
+    """
+    import pystac
+
+    path = Path(path)
+    if not path.is_file():
+        raise InvalidInputError(f"{path} not found: write it with 'eo-sr search ... --out DIR' (DIR/NAME.ndjson)"
+                                if not path.exists() else f"{path} is a folder, not a file of STAC items")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise InvalidInputError(f"{path} is not a text file: expected STAC items as JSON, one a line "
+                                "(the .ndjson file that 'eo-sr search' writes)") from None
+    stripped = text.strip()
+    if stripped.startswith("{") and "\n{" not in stripped:  # one object, maybe pretty-printed
+        try:
+            obj = json.loads(stripped)
+            records = [(1, f) for f in obj.get("features", [])] if obj.get("type") == "FeatureCollection" \
+                else [(1, obj)]
+        except (ValueError, AttributeError):
+            records = None
+    else:
+        records = None
+    if records is None:
+        records = []
+        for lineno, line in enumerate(text.splitlines(), 1):
+            if not line.strip():
+                continue
+            try:
+                records.append((lineno, json.loads(line)))
+            except ValueError as exc:
+                raise InvalidInputError(f"{path}:{lineno} is not JSON ({exc}); expected one STAC item per line")
+    items = []
+    for lineno, d in records:
+        if not isinstance(d, dict) or d.get("type") != "Feature" or "id" not in d:
+            kind = d.get("type") if isinstance(d, dict) else type(d).__name__
+            raise InvalidInputError(f"{path}:{lineno} is not a STAC item (type {kind!r}, need a GeoJSON Feature "
+                                    "with an id); pass the items file that 'eo-sr search' writes")
+        try:
+            items.append(pystac.Item.from_dict(d, preserve_dict=False))
+        except Exception as exc:  # pystac raises STACTypeError, KeyError, TypeError...
+            raise InvalidInputError(f"{path}:{lineno} is not a valid STAC item ({type(exc).__name__}: {exc})") \
+                from None
+    return pystac.ItemCollection(items)

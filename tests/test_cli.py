@@ -51,8 +51,8 @@ def test_quickstart_searches_the_local_api(tmp_path):
     proc = run("quickstart", "--size", "tiny", "--out", str(out), cache=tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert "serving at http://127.0.0.1:" in proc.stdout
-    hr = pd.read_parquet(out / "hr_scenes.parquet")
-    lr = pd.read_parquet(out / "lr_scenes.parquet")
+    hr = pd.read_parquet(out / "hr.parquet")
+    lr = pd.read_parquet(out / "lr.parquet")
     truth = json.loads(next((tmp_path / "demo").glob("tiny-seed0/truth.json")).read_text())
     hr_truth = [k for k, v in truth["scenes"].items() if v["kind"] == "hr" and v["cloud_fraction"] <= 0.30]
     assert sorted(hr["id"]) == sorted(hr_truth)
@@ -76,11 +76,11 @@ def test_search_command_with_filters(tmp_path):
 def test_quickstart_then_match_with_other_criteria(tmp_path):
     out = tmp_path / "out"
     assert run("quickstart", "--size", "tiny", "--out", str(out), cache=tmp_path).returncode == 0
-    report = pd.read_parquet(out / "match_report.parquet")
+    report = pd.read_parquet(out / "matches" / "match_report.parquet")
     assert set(report.loc[report.status == "unmatched", "reason"]) == {
         "too_cloudy", "no_lr_in_window", "insufficient_overlap"}
     # the suggestion works: widening the window matches the scene that fell into the LR gap
-    proc = run("match", "--hr", str(out / "hr_scenes.ndjson"), "--lr", str(out / "lr_scenes.ndjson"),
+    proc = run("match", "--hr", str(out / "hr.ndjson"), "--lr", str(out / "lr.ndjson"),
                "--max-days", "7", "--out", str(tmp_path / "m7"), cache=tmp_path)
     assert proc.returncode == 0, proc.stderr
     wide = pd.read_parquet(tmp_path / "m7" / "match_report.parquet")
@@ -97,10 +97,12 @@ def test_match_with_a_missing_file_says_how_to_make_it(tmp_path):
 def test_patches_command_resumes_and_refuses_another_config(tmp_path):
     out = tmp_path / "out"
     assert run("quickstart", "--size", "tiny", "--out", str(out), cache=tmp_path).returncode == 0
-    proc = run("patches", "--matches", str(out), "--lr-size", "16", "--out", str(tmp_path / "p16"), cache=tmp_path)
+    proc = run("patches", "--matches", str(out / "matches"), "--lr-size", "16", "--out", str(tmp_path / "p16"),
+               cache=tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert "patch pairs" in proc.stdout
-    again = run("patches", "--matches", str(out), "--lr-size", "32", "--out", str(tmp_path / "p16"), cache=tmp_path)
+    again = run("patches", "--matches", str(out / "matches"), "--lr-size", "32", "--out", str(tmp_path / "p16"),
+                cache=tmp_path)
     assert again.returncode == 2 and "another configuration" in again.stderr
     missing = run("patches", "--matches", str(tmp_path), "--out", str(tmp_path / "x"), cache=tmp_path)
     assert missing.returncode == 2 and "eo-sr match" in missing.stderr

@@ -9,7 +9,7 @@ HEAVY = ("torch", "rasterio", "leafmap", "ipyleaflet", "dask.distributed", "geop
 
 
 def test_import_is_light_and_fast():
-    code = ("import sys, time; t = time.perf_counter(); import eo_sr, eo_sr.sensors, eo_sr.errors, eo_sr.config; "
+    code = ("import sys, time; t = time.perf_counter(); import eo_sr, eo_sr.sensors, eo_sr.errors, eo_sr.paths; "
             "print(time.perf_counter() - t); print(' '.join(sorted(sys.modules)))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split("\n")
     seconds, modules = float(out[0]), set(out[1].split())
@@ -26,7 +26,7 @@ def test_submodules_load_on_attribute_access():
 
 
 def test_cache_dir_follows_the_environment(tmp_path, monkeypatch):
-    from eo_sr.config import cache_dir
+    from eo_sr.paths import cache_dir
 
     monkeypatch.setenv("EO_SR_CACHE", str(tmp_path / "c"))
     assert cache_dir("demo") == (tmp_path / "c" / "demo").resolve()

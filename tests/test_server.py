@@ -21,7 +21,7 @@ from eo_sr.errors import ServerError
 
 import pystac_client
 
-from eo_sr.demo import server as server_mod
+from eo_sr.localapi import server as server_mod
 
 pytestmark = pytest.mark.server
 

@@ -248,7 +248,7 @@ def _fixture(provider):
 def provider_server(cache_root):
     """A second local STAC API serving the Earth Search and the Planetary Computer item, each in a
     collection named after its provider (the demo server stays as the other tests expect it)."""
-    from eo_sr.demo.server import serve
+    from eo_sr.localapi.server import serve
 
     items, collections = [], []
     for provider in PROVIDERS:

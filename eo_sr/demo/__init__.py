@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 
-from eo_sr.config import cache_dir
+from eo_sr.paths import cache_dir
 from eo_sr.demo.scenario import MATCH_CRITERIA, SIZES, check_size_and_seed
 from eo_sr.errors import InvalidInputError
 
@@ -147,7 +147,8 @@ def generate(size: str = "default", *, seed: int = 0, root: str | Path | None = 
     root : path, optional
         Where to write; default ``<cache>/demo/<size>-seed<seed>``.
     overwrite : bool
-        Regenerate even if a world is already there.
+        Regenerate even if a world is already there. A folder that holds anything but a
+        world eo-sr generated is never written over: that raises instead.
     progress : bool
         Show tqdm progress bars.
 
@@ -160,18 +161,24 @@ def generate(size: str = "default", *, seed: int = 0, root: str | Path | None = 
     UnknownNameError
         ``size`` is not one of :data:`SIZES`.
     InvalidInputError
-        ``seed`` is not a non-negative integer.
+        ``seed`` is not a non-negative integer, or ``root`` holds files that are not a
+        demo world (eo-sr deletes nothing it did not write).
     """
-    from eo_sr.demo.world import GENERATOR_VERSION, build_world
+    from eo_sr.demo.world import GENERATOR_VERSION, build_world, check_replaceable
 
     check_size_and_seed(size, seed)
     root = Path(root) if root is not None else cache_dir("demo") / f"{size}-seed{seed}"
     root = root.resolve()
     manifest = root / "truth.json"
     if manifest.is_file() and not overwrite:
-        truth = json.loads(manifest.read_text())
-        if truth.get("generator_version") == GENERATOR_VERSION and truth["size"] == size and truth["seed"] == seed:
+        try:
+            truth = json.loads(manifest.read_text())
+        except (OSError, ValueError):
+            truth = {}
+        if truth.get("generator_version") == GENERATOR_VERSION and truth.get("size") == size \
+                and truth.get("seed") == seed:
             return DemoWorld(root)
+    check_replaceable(root)  # before a minute of work, not after it
     root.parent.mkdir(parents=True, exist_ok=True)
     build_world(root, size, int(seed), progress=progress)
     return DemoWorld(root)
@@ -180,8 +187,8 @@ def generate(size: str = "default", *, seed: int = 0, root: str | Path | None = 
 def serve_world(world: DemoWorld, *, port: int | None = None):
     """Start the local STAC API on 127.0.0.1 with the world's collections and items.
 
-    Returns a running :class:`eo_sr.demo.server.LocalStacServer` (a context manager).
+    Returns a running :class:`eo_sr.localapi.server.LocalStacServer` (a context manager).
     """
-    from eo_sr.demo.server import serve
+    from eo_sr.localapi.server import serve
 
     return serve(world.collections(), world.items_path, port=port)

@@ -16,6 +16,7 @@ from scipy import ndimage
 from eo_sr.demo import acquisition as acq
 from eo_sr.demo import landscape as ls
 from eo_sr.demo import scenario as sc
+from eo_sr.errors import InvalidInputError
 from eo_sr.sensors import DEMO_HR, DEMO_LR
 
 GENERATOR_VERSION = "6"
@@ -139,8 +140,46 @@ def _day_of_season(when) -> float:
     return (when - ls.SEASON_START).total_seconds() / 86400.0
 
 
+#: What a generated world holds: replacing a world removes these and refuses anything else.
+WORLD_ENTRIES = frozenset({"items.ndjson", "collections", "lr", "hr", "labels.parquet", "truth", "truth.json",
+                           "checksums.json"})
+
+
+def check_replaceable(root: Path) -> None:
+    """Refuse to put a world where it would delete files eo-sr did not write.
+
+    ``root`` may be missing, an empty folder, or a world generated earlier that holds
+    nothing but its own files.
+
+    Raises
+    ------
+    InvalidInputError
+        ``root`` is a file, or a folder with other files in it.
+    """
+    if not root.exists():
+        return
+    if not root.is_dir():
+        raise InvalidInputError(f"{root} is a file; give a folder for the demo world")
+    entries = {p.name for p in root.iterdir()}
+    if not entries:
+        return
+    is_world = False
+    try:
+        is_world = "generator_version" in json.loads((root / "truth.json").read_text())
+    except (OSError, ValueError):
+        pass
+    if not is_world:
+        raise InvalidInputError(f"{root} is not empty and holds no demo world (no eo-sr truth.json): eo-sr will "
+                                "not write over it; choose a new or empty folder for --root")
+    foreign = sorted(entries - WORLD_ENTRIES)
+    if foreign:
+        raise InvalidInputError(f"{root} holds a demo world and also files eo-sr did not write "
+                                f"({', '.join(foreign[:5])}); move them out before regenerating, "
+                                "or choose another folder")
+
+
 def build_world(root: Path, size: str, seed: int, *, progress: bool = True) -> dict:
-    """Generate the world into ``root`` (which must not exist); returns timings."""
+    """Generate the world into ``root`` (see :func:`check_replaceable`); returns timings."""
     from rasterio.transform import from_origin
     from tqdm.auto import tqdm
 
@@ -375,6 +414,7 @@ def build_world(root: Path, size: str, seed: int, *, progress: bool = True) -> d
         (tmp / "truth.json").write_text(json.dumps(manifest, indent=1))
         timings["write_truth_s"] = time.perf_counter() - t3
         (tmp / "checksums.json").write_text(json.dumps(_checksums(tmp), indent=1))
+        check_replaceable(root)  # again: files may have appeared while the world was made
         if root.exists():
             shutil.rmtree(root)
         os.replace(tmp, root)

@@ -1044,7 +1044,7 @@ def default_lr_size(size: str) -> int:
 
 def demo_store_dir(size: str, seed: int = 0) -> Path:
     """Where notebook 07 and the QC app keep the demo patch store."""
-    from eo_sr.config import cache_dir
+    from eo_sr.paths import cache_dir
 
     return cache_dir("notebooks", "07", size, f"seed{seed}")
 
@@ -1113,14 +1113,6 @@ def app_notebook_path() -> Path:
     return path
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @dataclass
 class QCAppServer:
     """A running JupyterLab server that serves the QC app through Voila."""
@@ -1130,6 +1122,7 @@ class QCAppServer:
     token: str
     root: Path
     log_path: Path
+    watchdog: object = None  # eo_sr.localapi.processes.Watchdog: stops Lab if eo-sr dies
 
     @property
     def url(self) -> str:
@@ -1154,6 +1147,9 @@ class QCAppServer:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait(5)
+        if self.watchdog is not None:
+            self.watchdog.release()
+            self.watchdog = None
 
     def __enter__(self):
         return self
@@ -1200,7 +1196,7 @@ def launch_qc_app(size: str = "default", *, seed: int = 0, port: int | None = No
     import time
     import urllib.request
 
-    from eo_sr.config import cache_dir
+    from eo_sr.paths import cache_dir
 
     notebook = app_notebook_path()
     if prepare:
@@ -1208,7 +1204,9 @@ def launch_qc_app(size: str = "default", *, seed: int = 0, port: int | None = No
     root = Path(root) if root is not None else cache_dir("qc-app")
     root.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(notebook, root / "qc_app.ipynb")
-    port = int(port) if port else _free_port()
+    from eo_sr.localapi.processes import Watchdog, free_port
+
+    port = int(port) if port else free_port()
     token = token or secrets.token_hex(24)
     env = dict(os.environ, EO_SR_QC_SIZE=str(size), EO_SR_QC_SEED=str(int(seed)))
     if decisions_path is not None:
@@ -1223,7 +1221,9 @@ def launch_qc_app(size: str = "default", *, seed: int = 0, port: int | None = No
         # Its own session: Ctrl-C in the terminal reaches eo-sr, which stops the server cleanly.
         proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=str(root),
                                 start_new_session=True)
-    server = QCAppServer(proc, port, token, root, log_path)
+    watchdog = Watchdog()
+    watchdog.guard_pid(proc.pid)
+    server = QCAppServer(proc, port, token, root, log_path, watchdog)
     deadline = time.monotonic() + timeout
     while True:
         if proc.poll() is not None:

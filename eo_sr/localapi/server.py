@@ -22,7 +22,7 @@ the public APIs do; pgstac does (see ``tests/test_server.py``).
 
 Typical use::
 
-    from eo_sr.demo.server import serve
+    from eo_sr.localapi.server import serve
 
     with serve(collections, "items.ndjson") as server:
         client = pystac_client.Client.open(server.url)
@@ -57,7 +57,9 @@ from collections import deque
 from pathlib import Path
 from typing import IO, Any, Iterable, Iterator
 
-from eo_sr.config import cache_dir
+from eo_sr.paths import cache_dir
+from eo_sr.localapi.processes import (OWNER_FILE, Watchdog, free_port, owner_alive, pid_alive, stop_pid,
+                                     write_owner)
 from eo_sr.errors import InvalidInputError, ServerError
 
 __all__ = ["LocalStacServer", "serve", "find_postgres_bindir"]
@@ -129,12 +131,6 @@ def find_postgres_bindir() -> Path:
     )
 
 
-def _free_port(host: str) -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((host, 0))
-        return s.getsockname()[1]
-
-
 def _port_is_free(host: str, port: int) -> bool:
     # SO_REUSEADDR as uvicorn and postgres use it: a port in TIME_WAIT is free, a
     # port with a listener is not.
@@ -156,24 +152,6 @@ def _tail(path: Path | None, n: int = 20) -> str:
     except OSError as exc:  # pragma: no cover - unreadable log
         return f"(log unreadable: {exc})"
     return "".join(lines).rstrip() or "(log is empty)"
-
-
-def _pid_alive(pid: int | None) -> bool:
-    if not pid:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    # A zombie still answers kill(0); it is dead for our purpose.
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            state = f.read().rsplit(")", 1)[1].split()[0]
-        return state != "Z"
-    except (OSError, IndexError):
-        return True
 
 
 def _to_dict(obj: Any, kind: str) -> dict:
@@ -218,6 +196,46 @@ def _read_ndjson(path: Path) -> Iterator[dict]:
                 yield obj
 
 
+def _stale_cluster_dirs() -> Iterator[Path]:
+    yield from Path("/tmp").glob("eo-sr-pgstac-*")  # clusters run as the postgres user
+    yield from cache_dir("stac-server").glob("*/pgstac-*")
+
+
+def clean_stale_servers() -> list[Path]:
+    """Stop and remove what servers whose process died left behind; return what was removed.
+
+    A cluster folder whose owner (recorded when it was made) no longer runs is stale: its
+    PostgreSQL, if still running, gets an immediate shutdown, and the folder goes. Log
+    folders of dead servers under the cache's ``stac-server/`` go too. Folders of servers
+    that still run, this one's or another process's, are left alone.
+    """
+    removed: list[Path] = []
+    for folder in _stale_cluster_dirs():
+        if not folder.is_dir() or owner_alive(folder) or not (folder / OWNER_FILE).exists():
+            continue
+        try:
+            pid = int((folder / "data" / "postmaster.pid").read_text().split("\n", 1)[0])
+        except (OSError, ValueError):
+            pid = None
+        if pid and _is_postgres(pid):
+            stop_pid(pid, signal.SIGQUIT, signal.SIGKILL)
+        shutil.rmtree(folder, ignore_errors=True)
+        removed.append(folder)
+    for folder in cache_dir("stac-server").glob("*"):
+        if folder.is_dir() and (folder / OWNER_FILE).exists() and not owner_alive(folder) \
+                and not any(folder.glob("pgstac-*")):
+            shutil.rmtree(folder, ignore_errors=True)
+            removed.append(folder)
+    return removed
+
+
+def _is_postgres(pid: int) -> bool:
+    try:
+        return b"postgres" in Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return False
+
+
 # ----------------------------------------------------------------------------- server
 
 
@@ -231,7 +249,7 @@ class LocalStacServer:
         already taken makes :meth:`start` raise :class:`~eo_sr.errors.ServerError`.
     workdir : str or pathlib.Path, optional
         Folder for the log files (and, when not running as root, the database
-        cluster). Default: ``eo_sr.config.cache_dir("stac-server") / "<port>"``.
+        cluster). Default: ``eo_sr.paths.cache_dir("stac-server") / "<port>"``.
     host : str, optional
         Interface to listen on (default ``"127.0.0.1"``).
 
@@ -280,6 +298,7 @@ class LocalStacServer:
         self._pg_started = False
         self._pg_pid: int | None = None
         self._atexit_registered = False
+        self._watchdog: Watchdog | None = None
         self.pgstac_version: str | None = None
 
     # ------------------------------------------------------------------ properties
@@ -336,7 +355,7 @@ class LocalStacServer:
         return (
             self._api_proc is not None
             and self._api_proc.poll() is None
-            and _pid_alive(self._pg_pid)
+            and pid_alive(self._pg_pid)
         )
 
     def __repr__(self) -> str:
@@ -373,6 +392,9 @@ class LocalStacServer:
         deadline = time.monotonic() + timeout
         try:
             self._prepare()
+            # Stops PostgreSQL and uvicorn and removes the cluster if this process dies
+            # without calling stop() (kill -9, a kernel restart).
+            self._watchdog = Watchdog()
             # uvicorn takes about a second to import; start it first and build the
             # database meanwhile (its pool connects lazily, DB_MIN_CONN_SIZE=0).
             self._start_api()
@@ -417,13 +439,15 @@ class LocalStacServer:
                 )
             self._port = self._requested_port
         else:
-            self._port = _free_port(self.host)
-        self._pg_port = _free_port("127.0.0.1")
+            self._port = free_port(self.host)
+        self._pg_port = free_port("127.0.0.1")
         while self._pg_port == self._port:  # pragma: no cover - unlucky draw
-            self._pg_port = _free_port("127.0.0.1")
+            self._pg_port = free_port("127.0.0.1")
 
+        clean_stale_servers()
         self._workdir = self._workdir_arg or cache_dir("stac-server", str(self._port))
         self._workdir.mkdir(parents=True, exist_ok=True)
+        write_owner(self._workdir)
         self._api_log = self._workdir / "api.log"
         self._pg_log = self._workdir / "postgres.log"
         for log in (self._api_log, self._pg_log):
@@ -481,6 +505,9 @@ class LocalStacServer:
             assert self._workdir is not None
             self._cluster_dir = Path(tempfile.mkdtemp(prefix="pgstac-", dir=self._workdir))
         os.chmod(self._cluster_dir, 0o700)
+        write_owner(self._cluster_dir)
+        assert self._watchdog is not None
+        self._watchdog.guard_path(self._cluster_dir)
         self._datadir = self._cluster_dir / "data"
         # A unix socket path must stay under ~107 bytes.
         if len(str(self._cluster_dir)) <= 80:
@@ -488,6 +515,7 @@ class LocalStacServer:
         else:
             self._socket_dir = Path(tempfile.mkdtemp(prefix="eo-sr-pgsock-"))
             self._own_socket_dir = True
+            self._watchdog.guard_path(self._socket_dir)
             if self._run_as:
                 pw = pwd.getpwnam(self._run_as)
                 os.chown(self._socket_dir, pw.pw_uid, pw.pw_gid)
@@ -526,6 +554,9 @@ class LocalStacServer:
             new_session=True,
         )
         self._pg_pid = self._read_postmaster_pid()
+        if self._pg_pid:
+            # SIGQUIT: immediate shutdown; the data are thrown away anyway.
+            self._watchdog.guard_pid(self._pg_pid, signal.SIGQUIT)
         self.timings["postgres_start"] = time.perf_counter() - t
 
     def _read_postmaster_pid(self) -> int | None:
@@ -607,7 +638,7 @@ class LocalStacServer:
                 "VALIDATE_EXTENSIONS": "false",
                 "ENABLE_METRICS": "false",
                 "STAC_FASTAPI_TITLE": "eo-sr local STAC API",
-                "STAC_FASTAPI_DESCRIPTION": "pgstac on the loopback, made by eo_sr.demo.server",
+                "STAC_FASTAPI_DESCRIPTION": "pgstac on the loopback, made by eo_sr.localapi.server",
                 "STAC_FASTAPI_LANDING_ID": "eo-sr-local",
                 "STAC_FASTAPI_VERSION": "1.0.0",
                 "PYTHONUNBUFFERED": "1",
@@ -640,6 +671,8 @@ class LocalStacServer:
             env=self._api_env(),
             start_new_session=True,
         )
+        assert self._watchdog is not None
+        self._watchdog.guard_pid(self._api_proc.pid, signal.SIGTERM)
         if not self._atexit_registered:
             atexit.register(self.stop)
             self._atexit_registered = True
@@ -703,7 +736,7 @@ class LocalStacServer:
         int
             The number of items loaded.
         """
-        if self._pg_port is None or not _pid_alive(self._pg_pid):
+        if self._pg_port is None or not pid_alive(self._pg_pid):
             raise ServerError("The STAC server is not running: call start() before load().")
         t = time.perf_counter()
         if isinstance(collections, (dict, str, Path)) or hasattr(collections, "to_dict"):
@@ -776,7 +809,7 @@ class LocalStacServer:
                         f"The STAC API process exited (code {code}); see {self._api_log}:\n"
                         f"{_tail(self._api_log)}"
                     )
-                if not _pid_alive(self._pg_pid):
+                if not pid_alive(self._pg_pid):
                     raise ServerError(
                         f"PostgreSQL exited; see {self._pg_log}:\n{_tail(self._pg_log)}"
                     )
@@ -811,16 +844,7 @@ class LocalStacServer:
             if self._datadir is not None and self._datadir.exists():
                 with contextlib.suppress(ServerError):
                     self._run_pg("pg_ctl", "-D", str(self._datadir), "-m", "fast", "-w", "-t", "20", "stop", timeout=25)
-            if _pid_alive(pid):  # pg_ctl failed: signal the postmaster directly
-                for sig in (signal.SIGQUIT, signal.SIGKILL):
-                    with contextlib.suppress(OSError):
-                        os.kill(pid, sig)  # type: ignore[arg-type]
-                    for _ in range(50):
-                        if not _pid_alive(pid):
-                            break
-                        time.sleep(0.1)
-                    if not _pid_alive(pid):
-                        break
+            stop_pid(pid, signal.SIGQUIT, signal.SIGKILL)  # when pg_ctl failed
         self._pg_pid = None
 
         for path, owned in ((self._cluster_dir, True), (self._socket_dir, self._own_socket_dir)):
@@ -831,6 +855,9 @@ class LocalStacServer:
         self._own_socket_dir = False
         self._datadir = None
 
+        if self._watchdog is not None:
+            self._watchdog.release()
+            self._watchdog = None
         if self._atexit_registered:
             atexit.unregister(self.stop)
             self._atexit_registered = False

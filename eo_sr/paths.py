@@ -7,6 +7,7 @@ checkout (git-ignored), else ``~/.cache/eo-sr`` for an installed package.
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 CACHE_ENV = "EO_SR_CACHE"
@@ -40,3 +41,27 @@ def cache_dir(*parts: str, create: bool = True) -> Path:
     if create:
         path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+def safe_filename(text: str, *, max_length: int = 80) -> str:
+    """``text`` as a single file name that cannot leave its folder.
+
+    STAC ids and asset keys are chosen by whoever publishes the items: an id such as
+    ``../../escape`` or ``/etc/passwd`` must not become a path. Every run of characters
+    other than letters, digits, ``.``, ``_`` and ``-`` becomes ``_``, leading dots are
+    dropped (no ``..``, no hidden files), and the result is cut to ``max_length``.
+    Different ids can map to one name: callers that need uniqueness add a digest of the
+    raw text (as :func:`eo_sr.patches.pair_id` does).
+
+    Examples
+    --------
+    >>> safe_filename("../../escape")
+    'escape'
+    >>> safe_filename("S2B_36SWD_20220115_0_L2A")
+    'S2B_36SWD_20220115_0_L2A'
+    """
+    name = _UNSAFE.sub("_", str(text)).lstrip("._")[:max_length].rstrip(".")
+    return name or "_"
