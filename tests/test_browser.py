@@ -141,7 +141,7 @@ def lab(tmp_path_factory, cache_root, tiny_world):
            f"--ServerApp.token={token}", "--ServerApp.ip=127.0.0.1", f"--port={port}", "--ServerApp.port_retries=0",
            f"--ServerApp.root_dir={nb_dir}", f"--LabApp.app_settings_dir={settings}",
            f"--LabApp.user_settings_dir={user}", f"--LabApp.workspaces_dir={workspaces}",
-           "--LabApp.news_url="]
+           "--LabApp.news_url=", "--LabApp.expose_app_in_browser=True"]
     log = open(base / "lab.log", "w")
     proc = subprocess.Popen(cmd, cwd=nb_dir, env=env, stdout=log, stderr=subprocess.STDOUT)
     info = {"url": f"http://127.0.0.1:{port}", "token": token, "dir": nb_dir, "log": base / "lab.log"}
@@ -197,8 +197,22 @@ def page(browser):
 # ----------------------------------------------------------------- page helpers
 
 
-PROMPTS_JS = """() => Array.from(document.querySelectorAll('.jp-Notebook .jp-CodeCell .jp-InputArea-prompt'))
-                   .map(e => e.textContent.trim())"""
+# The state of the notebook's code cells, read from the notebook *model* (window.jupyterapp,
+# exposed with --LabApp.expose_app_in_browser), not from the DOM: JupyterLab 4 renders
+# cells lazily, and prompts read from the page can be stale or missing while the model
+# knows every cell's execution count.
+CELLS_JS = """() => {
+    const panel = window.jupyterapp && window.jupyterapp.shell.currentWidget;
+    if (!panel || !panel.content || !panel.content.model) { return null; }
+    const cells = panel.content.model.cells, out = [];
+    for (let i = 0; i < cells.length; i++) {
+        const c = cells.get(i);
+        if (c.type === 'code') { out.push({count: c.executionCount, state: c.executionState || 'idle'}); }
+    }
+    const kernel = panel.sessionContext && panel.sessionContext.session && panel.sessionContext.session.kernel;
+    return {cells: out, kernel: kernel ? kernel.status : 'none',
+            pending: panel.sessionContext ? panel.sessionContext.pendingInput : false};
+}"""
 
 # What a widget app shows apart from its controls: the text of its HTML/Output parts and
 # its images (a digest of each src). Controls and their readouts are left out,
@@ -239,15 +253,16 @@ def _run_all(page) -> float:
     deadline = t0 + RUN_ALL_TIMEOUT_S
     idle_polls = 0
     while True:
-        prompts = page.evaluate(PROMPTS_JS)
-        status = page.evaluate("() => document.querySelector('.jp-Notebook-ExecutionIndicator')"
-                               "?.getAttribute('data-status')")
-        started = bool(prompts) and re.fullmatch(r"\[\d+\]:", prompts[0]) is not None
-        idle_polls = idle_polls + 1 if started and status == "idle" and not any("*" in p for p in prompts) else 0
+        state = page.evaluate(CELLS_JS)
+        cells = state["cells"] if state else []
+        started = bool(cells) and cells[0]["count"] is not None
+        busy = any(c["state"] == "running" for c in cells)
+        idle = state is not None and state["kernel"] == "idle" and not busy
+        idle_polls = idle_polls + 1 if started and idle else 0
         if idle_polls >= 2:
             return time.monotonic() - t0
         if time.monotonic() > deadline:
-            raise AssertionError(f"cells still running after {RUN_ALL_TIMEOUT_S} s: {prompts}")
+            raise AssertionError(f"cells still running after {RUN_ALL_TIMEOUT_S} s: {state}")
         time.sleep(0.5)
 
 
@@ -372,8 +387,8 @@ def _check_notebook(path, lab, page):
     seconds = _run_all(page)
     print(f"\n{path.stem}: Run All took {seconds:.1f} s")
 
-    prompts = page.evaluate(PROMPTS_JS)
-    assert all(re.fullmatch(r"\[\d+\]:", p) for p in prompts), f"cells that did not run: {prompts}"
+    cells = page.evaluate(CELLS_JS)["cells"]
+    assert all(isinstance(c["count"], int) for c in cells), f"cells that did not run: {cells}"
     errors = _errors(page, lab, name)
     assert not errors, errors
     page.wait_for_timeout(1000)  # let the widget views finish rendering

@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import json
+import time
+from pathlib import Path
 import os
 import subprocess
 import sys
@@ -106,3 +108,109 @@ def test_patches_command_resumes_and_refuses_another_config(tmp_path):
     assert again.returncode == 2 and "another configuration" in again.stderr
     missing = run("patches", "--matches", str(tmp_path), "--out", str(tmp_path / "x"), cache=tmp_path)
     assert missing.returncode == 2 and "eo-sr match" in missing.stderr
+
+
+# --- the first hour: messages instead of tracebacks, checks before work ------------------
+
+
+def _one_line_error(proc, *needles):
+    assert proc.returncode != 0
+    assert "Traceback" not in proc.stderr, proc.stderr
+    assert proc.stderr.startswith("eo-sr: error: "), proc.stderr
+    for needle in needles:
+        assert needle in proc.stderr, proc.stderr
+
+
+def test_eo_sr_alone_says_what_to_run_first(tmp_path):
+    proc = run(cache=tmp_path)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert "eo-sr quickstart" in proc.stderr
+
+
+def test_search_checks_its_arguments_before_starting_a_server(tmp_path):
+    t = time.perf_counter()
+    proc = run("search", "--catalog", "demo", "--size", "tiny", "--collections", "demo-hr", "--max-cloud", "150",
+               cache=tmp_path)
+    _one_line_error(proc, "between 0 and 100")
+    assert not (tmp_path / "stac-server").exists() and not (tmp_path / "demo").exists()
+    proc = run("search", "--catalog", "demo", "--collections", "demo-hr", "--bbox", "nan", "35", "33.4", "35.2",
+               cache=tmp_path)
+    _one_line_error(proc, "NaN")
+    proc = run("search", "--catalog", "demo", "--collections", "demo-hr", "--datetime", "2022-03-01/2022-01-01",
+               cache=tmp_path)
+    _one_line_error(proc, "swap")
+    assert time.perf_counter() - t < 30 and not (tmp_path / "demo").exists()
+
+
+@pytest.mark.parametrize("make", ["file", "unwritable"])
+def test_an_output_that_cannot_be_written_is_found_first(tmp_path, make):
+    if make == "file":
+        out = tmp_path / "taken"
+        out.write_text("a file")
+        needle = "existing file"
+    else:
+        out = Path("/proc/1/eo-sr-out")  # cannot be created, even by root
+        needle = "cannot write"
+    proc = run("search", "--catalog", "demo", "--size", "tiny", "--collections", "demo-hr", "--out", str(out),
+               cache=tmp_path)
+    _one_line_error(proc, needle, str(out))
+    assert not (tmp_path / "demo").exists(), "the world was generated before the output was checked"
+    proc = run("match", "--hr", str(tmp_path / "x.ndjson"), "--lr", str(tmp_path / "y.ndjson"), "--out", str(out),
+               cache=tmp_path)
+    _one_line_error(proc, needle)
+
+
+def _write(path, text):
+    path.write_text(text) if isinstance(text, str) else path.write_bytes(text)
+    return path
+
+
+@pytest.mark.parametrize("content, needle", [
+    ('{"type": "FeatureCollection", "features": [{"type": "Point"}]}\n', "not a STAC item"),
+    ('{"hello": "world"}\n', "not a STAC item"),
+    ('[1, 2, 3]\n', "not a STAC item"),
+    ('{"type": "Feature", "id": "x", "properties": {}}\n', "not a valid STAC item"),
+    (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\xff\xfe", "not a text file"),
+    ("not json at all\n", "is not JSON"),
+])
+def test_match_inputs_that_are_not_stac_items_are_named(tmp_path, content, needle):
+    bad = _write(tmp_path / "bad.ndjson", content)
+    proc = run("match", "--hr", str(bad), "--lr", str(bad), "--out", str(tmp_path / "m"), cache=tmp_path)
+    _one_line_error(proc, needle, str(bad))
+
+
+def test_match_refuses_the_same_scenes_as_hr_and_lr(tiny_world, tmp_path):
+    from eo_sr import demo, stac
+
+    hr = stac.write_items(tiny_world.items(demo.HR_COLLECTION), tmp_path / "hr.ndjson")
+    lr = stac.write_items(tiny_world.items(demo.LR_COLLECTION), tmp_path / "lr.ndjson")
+    _one_line_error(run("match", "--hr", str(hr), "--lr", str(hr), "--out", str(tmp_path / "m"), cache=tmp_path),
+                    "both HR and LR")
+    _one_line_error(run("match", "--hr", str(lr), "--lr", str(hr), "--out", str(tmp_path / "m"), cache=tmp_path),
+                    "swapped")
+    ok = run("match", "--hr", str(hr), "--lr", str(lr), "--out", str(tmp_path / "m"), cache=tmp_path)
+    assert ok.returncode == 0, ok.stderr
+    assert {p.name for p in (tmp_path / "m").iterdir()} >= {"pairs.parquet", "match_report.parquet",
+                                                           "hr_scenes.ndjson", "lr_scenes.ndjson"}
+
+
+def test_patches_lists_failed_pairs_and_fails_when_nothing_is_made(tiny_world, tmp_path):
+    from eo_sr import demo, stac
+
+    hr = list(tiny_world.items(demo.HR_COLLECTION))
+    for item in hr:  # every HR asset file is missing
+        for asset in item.assets.values():
+            asset.href = str(tmp_path / "gone" / f"{item.id}.tif")
+    hr_path = stac.write_items(hr, tmp_path / "hr.ndjson")
+    lr_path = stac.write_items(tiny_world.items(demo.LR_COLLECTION), tmp_path / "lr.ndjson")
+    assert run("match", "--hr", str(hr_path), "--lr", str(lr_path), "--out", str(tmp_path / "m"),
+               cache=tmp_path).returncode == 0
+    proc = run("patches", "--matches", str(tmp_path / "m"), "--out", str(tmp_path / "p"), cache=tmp_path)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr
+    assert "pair(s) failed" in proc.stderr and "gone" in proc.stderr and "--retry-failed" in proc.stderr
+    assert "no patch was produced" in proc.stderr
+    again = run("patches", "--matches", str(tmp_path / "m"), "--out", str(tmp_path / "p"), cache=tmp_path)
+    assert again.returncode == 1 and "pair(s) failed" in again.stderr
+    neg = run("patches", "--matches", str(tmp_path / "m"), "--out", str(tmp_path / "p"), "--max-pairs", "-1",
+              cache=tmp_path)
+    _one_line_error(neg, "--max-pairs")

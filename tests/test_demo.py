@@ -80,6 +80,38 @@ def test_open_world_rejects_a_folder_without_a_world(tmp_path):
         demo.open_world(tmp_path)
 
 
+def test_a_folder_that_is_not_a_world_is_never_written_over(tmp_path):
+    """`eo-sr demo --root DIR` on a user's folder used to delete it, even without --overwrite."""
+    mine = tmp_path / "my-data"
+    mine.mkdir()
+    (mine / "thesis.tex").write_text("years of work")
+    for overwrite in (False, True):
+        with pytest.raises(InvalidInputError, match="not empty and holds no demo world"):
+            demo.generate("tiny", seed=0, root=mine, overwrite=overwrite, progress=False)
+    assert (mine / "thesis.tex").read_text() == "years of work"
+    assert sorted(p.name for p in mine.iterdir()) == ["thesis.tex"]
+    (tmp_path / "a-file").write_text("x")
+    with pytest.raises(InvalidInputError, match="is a file"):
+        demo.generate("tiny", seed=0, root=tmp_path / "a-file", progress=False)
+
+
+def test_a_world_with_a_users_file_inside_is_not_regenerated(tmp_path, tiny_world):
+    import shutil
+
+    root = tmp_path / "w"
+    shutil.copytree(tiny_world.root, root)
+    (root / "notes.txt").write_text("mine")
+    with pytest.raises(InvalidInputError, match="notes.txt"):
+        demo.generate("tiny", seed=0, root=root, overwrite=True, progress=False)
+    assert (root / "notes.txt").read_text() == "mine"
+    (root / "notes.txt").unlink()
+    world = demo.generate("tiny", seed=0, root=root, overwrite=True, progress=False)  # only its own files: fine
+    assert world.truth["size"] == "tiny"
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert demo.generate("tiny", seed=0, root=empty, progress=False).root == empty.resolve()
+
+
 # --- STAC metadata --------------------------------------------------------------------
 
 def test_items_have_absolute_file_hrefs_and_extensions(tiny_world):

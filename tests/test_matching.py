@@ -201,3 +201,12 @@ def test_polygons_with_holes(hole, min_cov):
     res = matching.match_scenes([item("h", box(0, 0, 1, 1), T0)], [item("l", lr_fp, T0)], min_coverage=min_cov)
     if abs(coverage - min_cov) > 1e-9:
         assert (res.report.loc[0, "status"] == "matched") == (coverage >= min_cov)
+
+
+def test_hr_and_lr_that_are_the_same_or_swapped_are_refused(tiny_world):
+    """`match --hr X --lr X` used to match every scene with itself."""
+    hr, lr = tiny_world.items(demo.HR_COLLECTION), tiny_world.items(demo.LR_COLLECTION)
+    with pytest.raises(InvalidInputError, match="both HR and LR"):
+        matching.match_scenes(hr, hr)
+    with pytest.raises(InvalidInputError, match="swapped"):
+        matching.match_scenes(lr, hr)

@@ -179,3 +179,54 @@ def test_bicubic_upsampling_keeps_shape_and_smooth_fields():
     up = M.upsample_bicubic(lr, 4)
     assert up.shape == (2, 4, 128, 128) and up.dtype == np.float32
     assert np.allclose(up.reshape(2, 4, 32, 4, 32, 4).mean(axis=(3, 5)), lr, atol=5e-3)
+
+
+# --- silent wrong results refused -------------------------------------------------------
+
+
+def _pair(seed=0, shape=(3, 24, 24)):
+    rng = np.random.default_rng(seed)
+    a = rng.random(shape, dtype=np.float32)
+    return a, np.clip(a + rng.normal(0, 0.05, shape).astype(np.float32), 0, 1)
+
+
+@pytest.mark.parametrize("fn", ["mse", "psnr", "ssim"])
+def test_one_nan_pixel_is_refused_not_spread(fn):
+    a, b = _pair()
+    b[1, 5, 7] = np.nan
+    kwargs = {} if fn == "mse" else {"data_range": 1.0}
+    with pytest.raises(InvalidInputError, match=r"NaN or infinite value.*\[1, 5, 7\].*mask="):
+        getattr(M, fn)(a, b, reduce="mean", **kwargs)
+    # what the message says to do works: the score of the other pixels
+    mask = np.isfinite(b).all(axis=0)
+    got = getattr(M, fn)(a, np.nan_to_num(b), mask=mask, reduce="mean", **kwargs)
+    assert np.isfinite(got)
+
+
+def test_bicubic_scores_refuse_nan_in_lr():
+    rng = np.random.default_rng(1)
+    hr = rng.random((2, 32, 32), dtype=np.float32)
+    lr = rng.random((2, 8, 8), dtype=np.float32)
+    lr[0, 3, 3] = np.nan
+    with pytest.raises(InvalidInputError, match="NaN"):
+        M.bicubic_scores(hr, lr, factor=4, data_range=1.0)
+
+
+def test_a_band_without_valid_pixels_makes_the_mean_nan_not_the_mean_of_the_others():
+    a, b = _pair()
+    mask = np.ones(a.shape, bool)
+    mask[2] = False
+    per_band = M.psnr(a, b, data_range=1.0, mask=mask, empty="nan")
+    assert np.isnan(per_band[2]) and np.isfinite(per_band[:2]).all()
+    assert np.isnan(M.psnr(a, b, data_range=1.0, mask=mask, empty="nan", reduce="mean"))
+
+
+@pytest.mark.parametrize("fn", ["psnr", "ssim"])
+def test_dn_images_scored_with_a_reflectance_range_are_refused(fn):
+    a, b = _pair()
+    dn_a, dn_b = (a * 10000).astype(np.uint16), (b * 10000).astype(np.uint16)
+    with pytest.raises(InvalidInputError, match="data_range=10000"):
+        getattr(M, fn)(dn_a, dn_b, data_range=1.0)
+    assert getattr(M, fn)(dn_a, dn_b, data_range=10000, reduce="mean") > (10 if fn == "psnr" else 0.5)
+    # bright reflectance (clouds, snow) above 1 is fine
+    assert np.isfinite(getattr(M, fn)(a * 1.3, b * 1.3, data_range=1.0, reduce="mean"))

@@ -164,6 +164,98 @@ def test_killed_build_resumes_to_the_same_store(store, tiny_world, tmp_path):
     assert not list(out.rglob("*.part"))
 
 
+def test_ids_that_look_like_paths_stay_inside_the_store(matched, tmp_path):
+    """A STAC id is whoever-published-it's text: `../../escape` or `/tmp/x` must not become a path."""
+    res, items = matched
+    first = res.pairs.sort_values(["hr_id", "rank"]).iloc[0]
+    hr, lr = items[first.hr_id], items[first.lr_id]
+    evil = {"../../escape": hr.clone(), str(tmp_path / "abs"): hr.clone()}
+    pairs, by_id = [], {lr.id: lr}
+    for new_id, item in evil.items():
+        item.id = new_id
+        by_id[new_id] = item
+        pairs.append({"hr_id": new_id, "lr_id": lr.id, "rank": 0})
+    out = tmp_path / "store"
+    manifest = patches.build_patch_store(pd.DataFrame(pairs), by_id, out, progress=False)
+    written = {p.resolve() for p in tmp_path.rglob("*")}
+    assert all(out.resolve() in p.parents or p == out.resolve() for p in written), written
+    assert not (tmp_path / "abs").exists() and not (tmp_path.parent / "escape").exists()
+    shards = sorted(p.name for p in (out / "shards").iterdir())
+    assert len(shards) == 2 and all("/" not in s and not s.startswith(".") for s in shards)
+    assert set(manifest["hr_id"]) == set(evil)  # the ids themselves are kept as they are
+
+
+def test_a_failed_pair_is_reported_and_rebuilt_when_its_input_is_fixed(matched, tmp_path):
+    """A pair that failed once used to stay failed ("skipped") on every rerun, with exit code 0."""
+    import shutil
+
+    res, items = matched
+    first = res.pairs.sort_values(["hr_id", "rank"]).iloc[0]
+    hr = items[first.hr_id].clone()
+    asset = next(a for a in hr.assets.values() if a.href.endswith(".tif"))
+    original = asset.href
+    moved = tmp_path / "moved.tif"
+    shutil.copyfile(original.removeprefix("file://"), moved)
+    asset.href = str(tmp_path / "missing.tif")
+    by_id = {**items, hr.id: hr}
+    pairs = res.pairs[res.pairs.hr_id == first.hr_id]
+    out = tmp_path / "store"
+    manifest = patches.build_patch_store(pairs, by_id, out, progress=False)
+    assert len(manifest) == 0
+    [failed] = manifest.attrs["failed"]
+    assert failed["hr_id"] == hr.id and "missing.tif" in failed["reason"]
+    table = pd.read_parquet(out / "pairs.parquet")
+    assert table["status"].str.startswith("failed").all()
+    # the same input again: still failed, and said so (not silently "done")
+    assert patches.build_patch_store(pairs, by_id, out, progress=False).attrs["failed"]
+    # the file appears where the item points: --retry-failed tries again
+    shutil.copyfile(moved, tmp_path / "missing.tif")
+    retried = patches.build_patch_store(pairs, by_id, out, progress=False, retry_failed=True)
+    assert len(retried) > 0 and not retried.attrs["failed"]
+    # the item is fixed (points at the real file): its content changed, so the pair is rebuilt
+    (tmp_path / "missing.tif").unlink()
+    out2 = tmp_path / "store2"
+    patches.build_patch_store(pairs, by_id, out2, progress=False)
+    asset.href = original
+    fixed = patches.build_patch_store(pairs, by_id, out2, progress=False)
+    assert len(fixed) == len(retried) and not fixed.attrs["failed"]
+
+
+def test_replacing_a_stale_store_keeps_the_users_files(store, matched, tmp_path):
+    import shutil
+
+    out, manifest = store
+    res, items = matched
+    copy = tmp_path / "cached"
+    shutil.copytree(out, copy)
+    record = json.loads((copy / "config.json").read_text())
+    (copy / "config.json").write_text(json.dumps({**record, "store_version": "1"}))
+    (copy / "my_notes.md").write_text("keep me")
+    (copy / "qc_decisions.parquet").write_bytes(b"decisions")
+    patches.build_patch_store(res.pairs, items, copy, progress=False, replace_stale=True)
+    assert (copy / "my_notes.md").read_text() == "keep me"
+    assert (copy / "qc_decisions.parquet").read_bytes() == b"decisions"
+    assert patches.store_checksum(copy) == patches.store_checksum(out)
+
+
+def test_a_folder_with_someone_elses_config_is_not_a_store(matched, tmp_path):
+    res, items = matched
+    (tmp_path / "config.json").write_text(json.dumps({"my": "settings"}))
+    (tmp_path / "data.csv").write_text("1,2,3")
+    for replace in (False, True):
+        with pytest.raises(InvalidInputError, match="not an eo-sr patch store"):
+            patches.build_patch_store(res.pairs, items, tmp_path, progress=False, replace_stale=replace)
+    assert (tmp_path / "data.csv").read_text() == "1,2,3"
+    assert json.loads((tmp_path / "config.json").read_text()) == {"my": "settings"}
+
+
+@pytest.mark.parametrize("bad", [0, -1, 1.5, True])
+def test_max_pairs_must_be_positive(matched, tmp_path, bad):
+    res, items = matched
+    with pytest.raises(InvalidInputError, match="max_pairs"):
+        patches.build_patch_store(res.pairs, items, tmp_path / "s", progress=False, max_pairs=bad)
+
+
 def test_bad_config():
     with pytest.raises(InvalidInputError, match="integer"):
         patches.PatchConfig(factor=2.5)

@@ -453,3 +453,21 @@ def test_replayed_planetary_computer_items_get_fresh_tokens(provider_server, fak
     with pytest.warns(UserWarning, match="sign_if_needed"):
         offline = stac.search(cat, collections=PROVIDERS["planetary-computer"], cache=path)
     assert _ids(offline) == _ids(first)
+
+
+@pytest.mark.parametrize("bbox", [[float("nan"), 35.1, 33.4, 35.2], [33.3, 35.1, float("inf"), 35.2]])
+def test_a_nan_bbox_is_refused(bbox):
+    with pytest.raises(InvalidInputError, match="NaN or infinity"):
+        stac.normalize_bbox(bbox)
+
+
+def test_a_swapped_bbox_that_would_find_items_is_named(catalog, tiny_world):
+    """At mid-latitudes both orders are valid boxes: the tell is an empty search that the swap fills."""
+    w, s, e, n = tiny_world.bbox
+    with pytest.warns(stac.EmptySearchWarning, match="longitude and latitude look swapped"):
+        items = stac.search(catalog, collections=demo.HR_COLLECTION, aoi=[s, w, n, e])
+    assert len(items) == 0
+    # an empty search elsewhere gets the general advice, not the swap
+    with pytest.warns(stac.EmptySearchWarning) as record:
+        stac.search(catalog, collections=demo.HR_COLLECTION, aoi=[10.0, 40.0, 10.1, 40.1])
+    assert "swapped" not in str(record[0].message) and "widen" in str(record[0].message)

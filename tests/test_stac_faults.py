@@ -19,7 +19,7 @@ pytestmark = pytest.mark.server
 
 TIMEOUT = 0.5  # the client's timeout in these tests, seconds
 SLOW = 1.0  # how long a "slow" answer stalls: longer than TIMEOUT
-FAULTS = ("429", "503", "slow", "slow-body", "truncate", "cut", "html")
+FAULTS = ("429", "503", "slow", "slow-body", "truncate", "cut", "html", "404", "empty")
 
 
 class FaultProxy:
@@ -100,6 +100,21 @@ class FaultProxy:
                 h.send_header("Content-Length", str(len(data)))
                 h.end_headers()
                 h.wfile.write(data)
+                return
+            if fault == "404":  # a wrong URL on a web server: an HTML error page
+                data = (b"<!DOCTYPE html><html><head><title>404 Not Found</title><style>body{color:red}</style>"
+                        b"</head><body><h1>Not Found</h1><p>The requested URL was not found on this server.</p>"
+                        + b"<p>padding</p>" * 200 + b"</body></html>")
+                h.send_response(404)
+                h.send_header("Content-Type", "text/html")
+                h.send_header("Content-Length", str(len(data)))
+                h.end_headers()
+                h.wfile.write(data)
+                return
+            if fault == "empty":  # a 200 with nothing in it (a misconfigured gateway)
+                h.send_response(200)
+                h.send_header("Content-Length", "0")
+                h.end_headers()
                 return
             if fault == "slow":  # no answer within the client's timeout; then hang up
                 time.sleep(SLOW)
@@ -241,6 +256,37 @@ def test_a_web_page_instead_of_an_api_is_a_clear_error_not_retried(proxy):
     with pytest.raises(EoSrError, match="text/html, not JSON.*STAC API"):
         stac.open_catalog(proxy.url, timeout=TIMEOUT, max_retries=3, backoff=0.05)
     assert proxy.count == 1
+
+
+def test_a_404_says_its_status_in_one_short_line(proxy):
+    proxy.plan("404", every=1)
+    with pytest.raises(EoSrError) as info:
+        stac.open_catalog(proxy.url, timeout=TIMEOUT, max_retries=3, backoff=0.05)
+    text = str(info.value)
+    assert "HTTP 404" in text and "Not Found" in text and "wrong URL" in text
+    assert "<" not in text and "color:red" not in text and len(text) < 600, text
+    assert proxy.count == 1  # not retried
+
+
+def test_an_empty_body_is_named_not_left_blank(proxy):
+    proxy.plan("empty", every=1)
+    with pytest.raises(EoSrError) as info:
+        stac.open_catalog(proxy.url, timeout=TIMEOUT, max_retries=3, backoff=0.05)
+    assert "empty body" in str(info.value) and not str(info.value).rstrip().endswith(":"), str(info.value)
+
+
+def test_a_closed_port_says_what_it_retries(caplog):
+    import logging
+    import socket
+
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    with caplog.at_level(logging.WARNING, logger="eo_sr.stac"):
+        with pytest.raises(EoSrError, match="failed after 3 attempt"):
+            stac.open_catalog(f"http://127.0.0.1:{port}", timeout=TIMEOUT, max_retries=2, backoff=0.05)
+    retries = [r.getMessage() for r in caplog.records if "retry" in r.getMessage()]
+    assert len(retries) == 2 and all(f"127.0.0.1:{port}" in m and "ConnectionError" in m for m in retries), retries
 
 
 def test_retry_after_as_an_http_date():

@@ -584,9 +584,11 @@ class LocalStacServer:
                 "SELECT default_version FROM pg_available_extensions WHERE name = 'postgis'"
             ).fetchone()
             if row is None:
+                major = self._bindir.parent.name if self._bindir.parent.parent.name == "postgresql" else "N"
                 raise ServerError(
-                    f"PostGIS is not installed for the PostgreSQL in {self._bindir}. "
-                    + _INSTALL_HINT
+                    f"PostGIS is not installed for the PostgreSQL in {self._bindir}: install the PostGIS of "
+                    f"that PostgreSQL (Debian/Ubuntu: `apt-get install postgresql-{major}-postgis-3`, which "
+                    "`bash .ci/setup` does for you as root; conda: `conda install -c conda-forge postgis`)."
                 )
         from pypgstac.db import PgstacDB
         from pypgstac.migrate import Migrate
