@@ -1,19 +1,35 @@
-"""PyTorch datasets over a patch store (see :mod:`eo_sr.patches`).
+"""PyTorch datasets over a patch store (see :mod:`eo_sr.store`), in torchgeo's style.
 
-``PatchDataset`` gives ``(lr, hr)`` pairs: ``lr`` is ``(B, s, s)`` for single-image
-SR or ``(T, B, s, s)`` with ``frames=T`` for multi-frame models; ``hr`` is
-``(B, S, S)``. Augmentations (flips, 90-degree rotations) are drawn once per sample
-and applied identically to LR, HR and their masks, so the pair stays aligned.
+A sample is a dict that carries its place, as torchgeo's samples do, so that tiled
+inference and the land-cover experiment can put every output back on the map::
+
+    {"lr": (T, B, s, s) or (B, s, s), "hr": (B, S, S), "lr_valid": ..., "hr_valid": ...,
+     "patch_id": str, "crs": "EPSG:32636", "bounds": (left, bottom, right, top),
+     "dates": {"hr": iso, "lr": [iso, ...]}, "bands": [...]}
+
+Transforms are callables on that dict (``transforms=Compose([Normalize.from_store(store),
+RandomDihedral(seed=0)])``), applied to LR, HR and the masks alike so that the pair stays
+aligned. :func:`collate_samples` batches samples for a ``DataLoader`` (with workers too).
+
+References
+----------
+.. [1] A. J. Stewart et al., "TorchGeo: deep learning with geospatial data", SIGSPATIAL 2022:
+   samples as dicts with ``crs`` and ``bounds``; transforms on samples; ``stack_samples``.
 """
 from __future__ import annotations
 
-from pathlib import Path
+import zlib
+from collections.abc import Callable, Sequence
 
 import numpy as np
+import torch
 
 from eo_sr.errors import InvalidInputError
+from eo_sr.store import ARRAYS, PatchStore, open_store
 
-SPLITS = ("train", "val", "test")
+__all__ = ["PatchDataset", "Compose", "Normalize", "RandomDihedral", "collate_samples", "paired_augment"]
+
+Sample = dict
 
 
 def paired_augment(rng: np.random.Generator, *arrays: np.ndarray) -> list[np.ndarray]:
@@ -32,94 +48,181 @@ def paired_augment(rng: np.random.Generator, *arrays: np.ndarray) -> list[np.nda
     return out
 
 
-class PatchDataset:
-    """A split of a patch store as a map-style torch dataset.
+class Compose:
+    """Apply transforms in order; ``set_epoch`` reaches every transform that has one."""
+
+    def __init__(self, transforms: Sequence[Callable[[Sample], Sample]]):
+        self.transforms = list(transforms)
+
+    def __call__(self, sample: Sample) -> Sample:
+        for t in self.transforms:
+            sample = t(sample)
+        return sample
+
+    def set_epoch(self, epoch: int) -> None:
+        for t in self.transforms:
+            if hasattr(t, "set_epoch"):
+                t.set_epoch(epoch)
+
+    def __repr__(self) -> str:
+        return f"Compose({self.transforms!r})"
+
+
+class Normalize:
+    """``(x - offset) / scale`` per band on ``lr`` and ``hr`` (optionally clipped to [0, 1]).
 
     Parameters
     ----------
-    store : path
-        The patch store folder (``manifest.parquet``, ``<split>.zarr``).
+    lr, hr : eo_sr.radiometry.NormStats or dict
+        Statistics (or their ``to_dict()``) for each side; :meth:`from_store` reads the
+        training split's statistics that the store build saved.
+    clip : bool
+        Clip to [0, 1] (outliers beyond the 1st/99th percentiles).
+    """
+
+    def __init__(self, lr, hr, *, clip: bool = False):
+        self.lr, self.hr = (self._arrays(s) for s in (lr, hr))
+        self.clip = clip
+
+    @staticmethod
+    def _arrays(stats) -> tuple[torch.Tensor, torch.Tensor]:
+        d = stats if isinstance(stats, dict) else stats.to_dict()
+        offset = torch.tensor(d["offset"], dtype=torch.float32)
+        scale = torch.tensor(d["scale"], dtype=torch.float32)
+        return offset, scale
+
+    @classmethod
+    def from_store(cls, store, *, clip: bool = False) -> Normalize:
+        store = store if isinstance(store, PatchStore) else open_store(store)
+        stats = store.norm_stats()
+        return cls(stats["lr"], stats["hr"], clip=clip)
+
+    def _apply(self, x: torch.Tensor, stats) -> torch.Tensor:
+        offset, scale = stats
+        if x.shape[-3] != offset.numel():
+            raise InvalidInputError(f"Normalize has {offset.numel()} band(s) of statistics but the sample has "
+                                    f"{x.shape[-3]}")
+        y = (x - offset[:, None, None]) / scale[:, None, None]
+        return y.clamp_(0, 1) if self.clip else y
+
+    def __call__(self, sample: Sample) -> Sample:
+        return {**sample, "lr": self._apply(sample["lr"], self.lr), "hr": self._apply(sample["hr"], self.hr)}
+
+    def __repr__(self) -> str:
+        return f"Normalize(clip={self.clip})"
+
+
+class RandomDihedral:
+    """One of the 8 symmetries of the square (rotations by 90 degrees, flips), the same for
+    LR, HR and their masks.
+
+    The draw depends on ``seed``, the epoch (:meth:`set_epoch`) and the patch id only, so
+    a sample is augmented the same way whichever worker loads it.
+    """
+
+    def __init__(self, *, seed: int = 0):
+        self.seed, self.epoch = int(seed), 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = int(epoch)
+
+    def __call__(self, sample: Sample) -> Sample:
+        key = zlib.crc32(str(sample.get("patch_id", "")).encode())
+        rng = np.random.default_rng([self.seed, self.epoch, key])
+        k, flip = int(rng.integers(4)), bool(rng.integers(2))
+        out = dict(sample)
+        for name in ARRAYS:
+            if name in out:
+                x = torch.rot90(out[name], k, dims=(-2, -1))
+                out[name] = (x.flip(-1) if flip else x).contiguous()
+        return out
+
+    def __repr__(self) -> str:
+        return f"RandomDihedral(seed={self.seed})"
+
+
+class PatchDataset(torch.utils.data.Dataset):
+    """A split of a patch store as a map-style torch dataset of dict samples.
+
+    Parameters
+    ----------
+    store : path or eo_sr.store.PatchStore
+        The patch store (opened and validated with :func:`eo_sr.store.open_store`).
     split : {"train", "val", "test"}
     frames : int, optional
-        LR frames per sample (default: all the store has; 1 gives ``(B, s, s)``).
-    augment : bool
-        Random paired flips and rotations (use for training only).
-    norm : eo_sr.radiometry.NormStats or (NormStats, NormStats), optional
-        Normalisation applied to LR and HR (one for both, or one each).
+        LR frames per sample (default: all the store has; 1 gives ``lr`` of ``(B, s, s)``).
+    transforms : callable, optional
+        Applied to each sample dict (e.g. :class:`Compose` of :class:`Normalize` and
+        :class:`RandomDihedral`).
     keep : sequence of str, optional
-        Patch ids to keep (e.g. a QC-filtered view); default all.
-    with_masks : bool
-        Also return the validity masks.
-    seed : int
-        Seed of the augmentation stream (per-sample streams derive from it).
+        Patch ids to keep (e.g. ``eo_sr.qc.keep_ids(table)``); default all.
     in_memory : bool
         Read the split once into memory (small stores, fast epochs).
 
     Raises
     ------
     InvalidInputError
-        Unknown split, missing store, or more frames asked than stored.
+        Unknown split, or more frames asked than stored.
+    NotFoundError
+        No (complete) store at ``store``.
     """
 
-    def __init__(self, store, split: str = "train", *, frames: int | None = None, augment: bool = False,
-                 norm=None, keep=None, with_masks: bool = False, seed: int = 0, in_memory: bool = True):
-        import pandas as pd
-        import zarr
-
-        if split not in SPLITS:
-            raise InvalidInputError(f"unknown split {split!r}; choose one of {list(SPLITS)}")
-        self.store = Path(store)
-        path = self.store / f"{split}.zarr"
-        if not path.exists():
-            raise InvalidInputError(f"{path} not found: build the store first (eo_sr.patches.build_patch_store "
-                                    "or 'eo-sr patches')")
-        self.group = zarr.open_group(str(path), mode="r")
-        stored = int(self.group.attrs["frames"])
+    def __init__(self, store, split: str = "train", *, frames: int | None = None,
+                 transforms: Callable[[Sample], Sample] | None = None, keep=None, in_memory: bool = True):
+        self.store = store if isinstance(store, PatchStore) else open_store(store)
+        rows = self.store.rows(split)
+        self.split = split
+        stored = self.store.frames
         if frames is not None and not 1 <= frames <= stored:
             raise InvalidInputError(f"the store has {stored} LR frame(s) per patch; frames={frames} is not possible")
         self.frames = frames or stored
-        manifest = pd.read_parquet(self.store / "manifest.parquet")
-        manifest = manifest[manifest["split"] == split].sort_values("index")
         if keep is not None:
-            manifest = manifest[manifest["patch_id"].isin(set(keep))]
-        self.manifest = manifest.reset_index(drop=True)
-        self.indices = self.manifest["index"].to_numpy()
-        self.augment, self.with_masks, self.seed = augment, with_masks, seed
-        self.norm = norm if isinstance(norm, tuple) or norm is None else (norm, norm)
-        self._epoch = 0
-        self._cache = {name: self.group[name][:] for name in ("lr", "hr", "lr_valid", "hr_valid")} \
-            if in_memory else None
+            rows = rows[rows["patch_id"].isin(set(keep))].reset_index(drop=True)
+        self.manifest = rows
+        self.indices = rows["index"].to_numpy()
+        self.transforms = transforms
+        self._places = [self.store.place(r) for _, r in rows.iterrows()]
+        self._group = self.store.arrays(split)
+        self._cache = {name: self._group[name][:] for name in ARRAYS} if in_memory else None
 
     def __len__(self) -> int:
         return len(self.indices)
 
     def set_epoch(self, epoch: int) -> None:
         """Change the augmentation draw (call once per epoch)."""
-        self._epoch = int(epoch)
+        if hasattr(self.transforms, "set_epoch"):
+            self.transforms.set_epoch(epoch)
 
     def _read(self, name: str, i: int) -> np.ndarray:
-        return self._cache[name][i] if self._cache is not None else self.group[name][i]
+        return self._cache[name][i] if self._cache is not None else self._group[name][i]
 
-    def __getitem__(self, idx: int):
-        import torch
-
+    def __getitem__(self, idx: int) -> Sample:
+        if not -len(self) <= idx < len(self):
+            raise IndexError(f"index {idx} out of range for {len(self)} patches")
         i = int(self.indices[idx])
         lr = self._read("lr", i)[: self.frames]
-        hr = self._read("hr", i)
         lr_valid = self._read("lr_valid", i)[: self.frames]
-        hr_valid = self._read("hr_valid", i)
-        if self.norm is not None:
-            from eo_sr.radiometry import normalize
-
-            lr = np.stack([normalize(f, self.norm[0]) for f in lr])
-            hr = normalize(hr, self.norm[1])
-        if self.augment:
-            rng = np.random.default_rng([self.seed, self._epoch, i])
-            lr, hr, lr_valid, hr_valid = paired_augment(rng, lr, hr, lr_valid, hr_valid)
         if self.frames == 1:
             lr, lr_valid = lr[0], lr_valid[0]
-        out = (torch.from_numpy(np.ascontiguousarray(lr, dtype=np.float32)),
-               torch.from_numpy(np.ascontiguousarray(hr, dtype=np.float32)))
-        if self.with_masks:
-            out += (torch.from_numpy(np.ascontiguousarray(lr_valid)), torch.from_numpy(np.ascontiguousarray(hr_valid)))
-        return out
+        sample = {"lr": torch.from_numpy(np.ascontiguousarray(lr, dtype=np.float32)),
+                  "hr": torch.from_numpy(np.ascontiguousarray(self._read("hr", i), dtype=np.float32)),
+                  "lr_valid": torch.from_numpy(np.ascontiguousarray(lr_valid)),
+                  "hr_valid": torch.from_numpy(np.ascontiguousarray(self._read("hr_valid", i))),
+                  **self._places[idx]}
+        sample["dates"] = {"hr": sample["dates"]["hr"], "lr": list(sample["dates"]["lr"])}
+        return self.transforms(sample) if self.transforms is not None else sample
+
+
+def collate_samples(samples: Sequence[Sample]) -> Sample:
+    """Batch dict samples for ``torch.utils.data.DataLoader(collate_fn=collate_samples)``.
+
+    Tensors are stacked along a new first axis; everything else (ids, CRS, bounds, dates,
+    bands) becomes a list with one entry per sample, as torchgeo's ``stack_samples`` does.
+    """
+    if not samples:
+        raise InvalidInputError("collate_samples got no samples")
+    out = {}
+    for key in samples[0]:
+        values = [s[key] for s in samples]
+        out[key] = torch.stack(values) if isinstance(values[0], torch.Tensor) else values
+    return out

@@ -28,3 +28,14 @@ class UnknownNameError(EoSrError, KeyError):
 
 class ServerError(EoSrError, RuntimeError):
     """The local STAC API could not be started or answered badly."""
+
+
+class NotFoundError(EoSrError, FileNotFoundError):
+    """A file, folder or store that eo-sr needs is not there; the message says how to make it."""
+
+    def __str__(self) -> str:  # OSError would otherwise format (errno, strerror)
+        return str(self.args[0]) if self.args else ""
+
+
+class CatalogError(EoSrError):
+    """A remote STAC catalog failed: unreachable, an HTTP error, an answer that is not STAC."""

@@ -7,26 +7,16 @@ tiles (e.g. 32x32 LR with 128x128 HR at factor 4), with the LR time series of th
 pair's T partners for multi-frame models. Tiles over nodata or cloud limits are
 dropped and counted.
 
-The patch store is a folder::
-
-    store/
-      shards/<pair_id>.npz       one per pair, written atomically (resume unit)
-      train.zarr, val.zarr, test.zarr   arrays lr (N,T,B,s,s), hr (N,B,S,S), masks
-      manifest.parquet           one row per patch: ids, dates, delta-t, bounds, CRS, split
-      pairs.parquet              one row per pair: patch counts, drops by reason, shift
-      config.json
-
-A build killed part-way and run again skips the pairs already done and produces the
-same store as an uninterrupted build. Splits are by spatial blocks, not at random, so
-neighbouring patches do not leak between train and test.
+The patches go into a patch store, whose layout, writes and readers
+:mod:`eo_sr.store` owns. A build killed part-way and run again skips the pairs already
+done and produces the same store as an uninterrupted build. Splits are by spatial
+blocks, not at random, so neighbouring patches do not leak between train and test. The
+build ends by computing the training split's normalisation statistics.
 """
 from __future__ import annotations
 
 import hashlib
 import json
-import os
-import shutil
-import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -34,10 +24,9 @@ import numpy as np
 
 from eo_sr.errors import EoSrError, InvalidInputError
 from eo_sr.grid import GridSpec, aligned_grids, pair_shift
+from eo_sr import store as store_io
 from eo_sr.paths import safe_filename
-
-SPLITS = ("train", "val", "test")
-STORE_VERSION = "2"  # 2: HR matched on the pixels consistent with LR
+from eo_sr.store import SPLITS, STORE_VERSION
 
 
 @dataclass(frozen=True)
@@ -290,15 +279,6 @@ def _tile(lr_data, hr_data, lr_valid, lr_clear, hr_valid, hr_cloud, lr_grid, con
     return out
 
 
-def _atomic_savez(path: Path, **arrays) -> None:
-    tmp = path.with_name(path.name + ".part")
-    with open(tmp, "wb") as f:
-        np.savez(f, **arrays)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-
-
 def split_of_block(bx: int, by: int, config: PatchConfig) -> str:
     """Deterministic split of a spatial block (a hash of its indices and the seed)."""
     h = int(hashlib.sha1(f"{config.seed}:{bx}:{by}".encode()).hexdigest()[:8], 16) / 0xFFFFFFFF
@@ -310,48 +290,12 @@ def _config_record(config: PatchConfig, lr_res: float) -> dict:
     return {"store_version": STORE_VERSION, **config.to_dict(), "lr_res": lr_res}
 
 
-def _read_config(store: Path) -> dict | None:
-    """The store's config record; None when there is none; an error when the folder's
-    config.json is not one of eo-sr's (never treat someone else's folder as a store)."""
-    cfg_path = store / "config.json"
-    if not cfg_path.is_file():
-        return None
-    try:
-        record = json.loads(cfg_path.read_text())
-    except (ValueError, UnicodeDecodeError):
-        record = None
-    if not isinstance(record, dict) or "store_version" not in record:
-        raise InvalidInputError(f"{store} has a config.json that is not an eo-sr patch store's; "
-                                "choose another folder for the store")
-    return record
-
-
 def is_current(store: str | Path, config: PatchConfig = PatchConfig(), *, lr_res: float = 10.0) -> bool:
     """Whether ``store`` holds a store this eo-sr version built with ``config``."""
     try:
-        return _read_config(Path(store)) == _config_record(config, lr_res)
+        return store_io.read_config(store) == _config_record(config, lr_res)
     except InvalidInputError:
         return False
-
-
-#: What a store build writes, and what steps that read the store derive from it (norm
-#: statistics, the QC table). Removing a stale store removes these and nothing else:
-#: a user's own files in the folder, and their keep/drop decisions, stay.
-_STORE_ENTRIES = ("shards", "config.json", "manifest.parquet", "pairs.parquet", "qc_table.parquet",
-                  *(f"{s}.zarr" for s in SPLITS))
-_DERIVED_PATTERNS = ("norm_*.json", ".*.part", "*.part", ".train.*", ".val.*", ".test.*")
-
-
-def _remove_store_files(out: Path) -> None:
-    for name in _STORE_ENTRIES:
-        target = out / name
-        if target.is_dir() and not target.is_symlink():
-            shutil.rmtree(target)
-        elif target.exists() or target.is_symlink():
-            target.unlink()
-    for pattern in _DERIVED_PATTERNS:
-        for target in out.glob(pattern):
-            shutil.rmtree(target) if target.is_dir() and not target.is_symlink() else target.unlink()
 
 
 def build_patch_store(pairs, items_by_id: dict, out: str | Path, *, config: PatchConfig = PatchConfig(),
@@ -401,20 +345,8 @@ def build_patch_store(pairs, items_by_id: dict, out: str | Path, *, config: Patc
 
     if max_pairs is not None and (isinstance(max_pairs, bool) or int(max_pairs) != max_pairs or max_pairs < 1):
         raise InvalidInputError(f"max_pairs must be a positive integer (or None for all pairs), got {max_pairs!r}")
-    out = Path(out)
-    if out.exists() and not out.is_dir():
-        raise InvalidInputError(f"{out} is a file, not a folder: give a folder for the patch store")
-    cfg_path = out / "config.json"
     record = _config_record(config, lr_res)
-    found = _read_config(out) if out.is_dir() else None
-    if found is not None and found != record:
-        if not replace_stale:
-            raise InvalidInputError(f"{out} holds a store built with another configuration or eo-sr version; "
-                                    "choose a new folder or delete it")
-        _remove_store_files(out)
-    (out / "shards").mkdir(parents=True, exist_ok=True)
-    if not cfg_path.exists():
-        cfg_path.write_text(json.dumps(record, indent=1, sort_keys=True))
+    out = store_io.prepare_store(out, record, replace_stale=replace_stale)
     groups = []
     for hr_id, g in pairs.sort_values(["hr_id", "rank"]).groupby("hr_id", sort=True):
         groups.append((hr_id, list(g["lr_id"])))
@@ -427,9 +359,9 @@ def build_patch_store(pairs, items_by_id: dict, out: str | Path, *, config: Patc
         if missing:
             raise InvalidInputError(f"items {missing} are not in items_by_id; pass every HR and LR item searched")
         pid = pair_id(hr_id, lr_ids[: config.frames])
-        shard = out / "shards" / f"{pid}.npz"
+        shard = store_io.shard_path(out, pid)
         digest = inputs_digest(items_by_id[hr_id], [items_by_id[i] for i in lr_ids[: config.frames]], record)
-        info = _shard_info(shard)
+        info = store_io.shard_info(shard)
         if info is None or info.get("inputs") != digest or (retry_failed and info.get("status") != "ok"):
             try:
                 patches = cut_pair(items_by_id[hr_id], [items_by_id[i] for i in lr_ids], config, lr_res=lr_res)
@@ -438,7 +370,7 @@ def build_patch_store(pairs, items_by_id: dict, out: str | Path, *, config: Patc
                 patches, status = None, f"failed: {exc}"
             arrays = _shard_arrays(patches, status, inputs=digest)
             t = time.perf_counter()
-            _atomic_savez(shard, **arrays)
+            store_io.save_shard(shard, **arrays)
             for k, v in ({**patches.timings, "write": time.perf_counter() - t} if patches else {}).items():
                 timings[k] = timings.get(k, 0.0) + v
         with np.load(shard, allow_pickle=False) as z:
@@ -453,21 +385,32 @@ def build_patch_store(pairs, items_by_id: dict, out: str | Path, *, config: Patc
     manifest.attrs["failed"] = [{"pair_id": r["pair_id"], "hr_id": r["hr_id"],
                                  "reason": r["status"].removeprefix("failed: ")}
                                 for r in records if r["status"] != "ok"]
-    tmp = out / "pairs.parquet.part"
-    pair_table.to_parquet(tmp)
-    os.replace(tmp, out / "pairs.parquet")
+    t = time.perf_counter()
+    _save_norm_stats(out, manifest, config)
+    timings["norm_stats"] = time.perf_counter() - t
+    store_io.write_table(out / store_io.REPORT_FILE, pair_table)
     return manifest
 
 
-def _shard_info(shard: Path) -> dict | None:
-    """The info record of a shard, or None when it is missing or unreadable (then rebuilt)."""
-    if not shard.is_file():
-        return None
-    try:
-        with np.load(shard, allow_pickle=False) as z:
-            return json.loads(str(z["info"]))
-    except (OSError, ValueError, KeyError):
-        return None
+def _save_norm_stats(out: Path, manifest, config: PatchConfig) -> None:
+    """The training split's per-band statistics (1st/99th percentiles over valid pixels),
+    for LR and HR: what a model normalises with, at training and at inference."""
+    from eo_sr.radiometry import compute_norm_stats
+
+    n = int((manifest["split"] == "train").sum()) if len(manifest) else 0
+    target = out / store_io.NORM_FILE
+    if n == 0:
+        target.unlink(missing_ok=True)
+        return
+    import zarr
+
+    train = zarr.open_group(str(out / "train.zarr"), mode="r")
+    stats = {}
+    for name, data, valid in (("lr", train["lr"][:, 0], train["lr_valid"][:, 0]),
+                              ("hr", train["hr"][:], train["hr_valid"][:])):
+        computed = compute_norm_stats(list(data), mask=list(valid), method="percentile", percentiles=(1, 99))
+        stats[name] = {**computed.to_dict(), "bands": list(config.bands)}
+    store_io.write_norm_stats(out, stats)
 
 
 def _shard_arrays(patches: PairPatches | None, status: str, *, inputs: str) -> dict:
@@ -484,15 +427,14 @@ def _shard_arrays(patches: PairPatches | None, status: str, *, inputs: str) -> d
 
 
 def _consolidate(out: Path, pair_table, items_by_id, config: PatchConfig):
-    """Gather the shards into one Zarr store per split and the manifest, atomically."""
+    """Gather the shards into one Zarr group per split and the manifest, atomically."""
     import pandas as pd
-    import zarr
 
     rows, per_split = [], {s: [] for s in SPLITS}
     for rec in pair_table.itertuples():
         if rec.n_patches == 0:
             continue
-        with np.load(out / "shards" / f"{rec.pair_id}.npz", allow_pickle=False) as z:
+        with np.load(store_io.shard_path(out, rec.pair_id), allow_pickle=False) as z:
             bounds, prow, pcol = z["bounds"], z["rows"], z["cols"]
         hr = items_by_id[rec.hr_id]
         lr0 = items_by_id[rec.lr_ids[0]]
@@ -510,62 +452,9 @@ def _consolidate(out: Path, pair_table, items_by_id, config: PatchConfig):
                 "left": bounds[i, 0], "bottom": bounds[i, 1], "right": bounds[i, 2], "top": bounds[i, 3],
                 "crs": crs, "shift_dy": rec.shift_dy, "shift_dx": rec.shift_dx,
             })
-    manifest = pd.DataFrame(rows)
-    for split in SPLITS:
-        target = out / f"{split}.zarr"
-        tmp = Path(tempfile.mkdtemp(prefix=f".{split}.", dir=out))
-        try:
-            group = zarr.open_group(str(tmp / "data.zarr"), mode="w")
-            _write_split(group, out, per_split[split], config)
-            if target.exists():
-                shutil.rmtree(target)
-            os.replace(tmp / "data.zarr", target)
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
-    tmp = out / "manifest.parquet.part"
-    manifest.to_parquet(tmp)
-    os.replace(tmp, out / "manifest.parquet")
+    manifest = pd.DataFrame(rows, columns=list(store_io.MANIFEST_COLUMNS))
+    store_io.write_splits(out, per_split, lr_size=config.lr_size, factor=config.factor, bands=config.bands,
+                          frames=config.frames)
+    store_io.write_table(out / store_io.MANIFEST_FILE, manifest)
     return manifest
 
-
-def _write_split(group, out: Path, entries, config: PatchConfig) -> None:
-    s, f, B, T = config.lr_size, config.factor, len(config.bands), config.frames
-    n = len(entries)
-    chunk = 16
-    arrays = {
-        "lr": group.create_array("lr", shape=(n, T, B, s, s), chunks=(chunk, T, B, s, s), dtype="float32"),
-        "hr": group.create_array("hr", shape=(n, B, s * f, s * f), chunks=(chunk, B, s * f, s * f),
-                                 dtype="float32"),
-        "lr_valid": group.create_array("lr_valid", shape=(n, T, s, s), chunks=(chunk, T, s, s), dtype="bool"),
-        "hr_valid": group.create_array("hr_valid", shape=(n, s * f, s * f), chunks=(chunk, s * f, s * f),
-                                       dtype="bool"),
-    }
-    group.attrs.update({"bands": list(config.bands), "factor": f, "frames": T, "count": n})
-    # Entries are in pair order: stream them through one chunk-sized buffer per array.
-    buffers = {name: np.zeros((chunk, *arr.shape[1:]), arr.dtype) for name, arr in arrays.items()}
-    current, data = None, {}
-    for j, (pid, i) in enumerate(entries):
-        if pid != current:  # each member of an .npz is decompressed on access: read it once
-            with np.load(out / "shards" / f"{pid}.npz", allow_pickle=False) as z:
-                data, current = {name: z[name] for name in arrays}, pid
-        for name in arrays:
-            buffers[name][j % chunk] = data[name][i]
-        if j % chunk == chunk - 1 or j == n - 1:
-            start = j - j % chunk
-            for name, arr in arrays.items():
-                arr[start:j + 1] = buffers[name][: j + 1 - start]
-
-
-def store_checksum(out: str | Path) -> str:
-    """SHA-256 over every array and the manifest of a store (for identity checks)."""
-    import pandas as pd
-    import zarr
-
-    out = Path(out)
-    h = hashlib.sha256()
-    for split in SPLITS:
-        group = zarr.open_group(str(out / f"{split}.zarr"), mode="r")
-        for name in ("lr", "hr", "lr_valid", "hr_valid"):
-            h.update(np.ascontiguousarray(group[name][:]).tobytes())
-    h.update(pd.read_parquet(out / "manifest.parquet").to_json().encode())
-    return h.hexdigest()

@@ -154,21 +154,18 @@ def run_qc(store: str | Path, *, batch: int = 512, progress: bool = True):
         The manifest plus ssim, psnr, mse, brightness_ratio, max_block_error, shift
         (HR pixels), shadow_neighbour (next to a cloudy patch of the same HR scene).
     """
-    import json
-
     import pandas as pd
-    import zarr
     from tqdm.auto import tqdm
 
     from eo_sr.radiometry import flag_shadow_neighbours
+    from eo_sr.store import PatchStore, open_store
 
-    store = Path(store)
-    manifest = pd.read_parquet(store / "manifest.parquet")
-    config = json.loads((store / "config.json").read_text())
-    factor = int(config["factor"])
+    opened = store if isinstance(store, PatchStore) else open_store(store)
+    manifest = opened.manifest
+    factor = opened.factor
     parts = []
     for split in sorted(manifest["split"].unique()):
-        group = zarr.open_group(str(store / f"{split}.zarr"), mode="r")
+        group = opened.arrays(split)
         rows = manifest[manifest["split"] == split].sort_values("index")
         n = int(group["hr"].shape[0])
         feats: dict[str, list] = {}
@@ -193,8 +190,8 @@ def run_qc(store: str | Path, *, batch: int = 512, progress: bool = True):
     anomaly = np.hypot(table["shift_dy"] - ref[:, 0], table["shift_dx"] - ref[:, 1])
     table["shift_anomaly"] = np.where(reliable, anomaly, np.nan)
     # Shadows sit next to clouds: mark patches beside a patch dropped for HR cloud (same scene).
-    pairs = pd.read_parquet(store / "pairs.parquet")
-    step = int(config.get("stride") or config["lr_size"])
+    pairs = opened.report
+    step = opened.step
     cells = pairs["hr_cloudy_cells"] if "hr_cloudy_cells" in pairs.columns else [[]] * len(pairs)
     cloudy = [{"acquisition_id": hr_id, "row": c[0] // step, "col": c[1] // step, "cloud_fraction": 1.0}
               for hr_id, cs in zip(pairs["hr_id"], cells) if cs is not None for c in cs]

@@ -14,6 +14,7 @@ import pytest
 import zarr
 
 from eo_sr import demo, matching, patches
+from eo_sr.store import SPLITS, store_checksum
 from eo_sr.errors import InvalidInputError
 
 BUILD = """
@@ -72,9 +73,9 @@ def test_cloudy_and_nodata_tiles_are_dropped_and_counted(matched, tiny_world):
 
 def test_store_layout_and_manifest(store, matched):
     out, manifest = store
-    assert set(manifest["split"]) <= set(patches.SPLITS)
+    assert set(manifest["split"]) <= set(SPLITS)
     total = 0
-    for split in patches.SPLITS:
+    for split in SPLITS:
         group = zarr.open_group(str(out / f"{split}.zarr"), mode="r")
         n = int((manifest["split"] == split).sum())
         assert group["lr"].shape == (n, 1, 4, 32, 32) and group["hr"].shape == (n, 4, 128, 128)
@@ -142,7 +143,7 @@ def test_a_store_of_an_older_version_is_refused_or_replaced(store, matched, tmp_
         patches.build_patch_store(res.pairs, items, copy, progress=False)
     rebuilt = patches.build_patch_store(res.pairs, items, copy, progress=False, replace_stale=True)
     assert patches.is_current(copy)
-    assert patches.store_checksum(copy) == patches.store_checksum(out)
+    assert store_checksum(copy) == store_checksum(out)
     pd.testing.assert_frame_equal(rebuilt, manifest)
 
 
@@ -160,7 +161,7 @@ def test_killed_build_resumes_to_the_same_store(store, tiny_world, tmp_path):
     assert 2 <= len(done) < 6, "the kill came too late to test resuming"
     assert not (out / "manifest.parquet").exists()
     subprocess.run([sys.executable, "-c", BUILD, str(tiny_world.root), str(out)], env=env, check=True)
-    assert patches.store_checksum(out) == patches.store_checksum(reference)
+    assert store_checksum(out) == store_checksum(reference)
     assert not list(out.rglob("*.part"))
 
 
@@ -235,7 +236,7 @@ def test_replacing_a_stale_store_keeps_the_users_files(store, matched, tmp_path)
     patches.build_patch_store(res.pairs, items, copy, progress=False, replace_stale=True)
     assert (copy / "my_notes.md").read_text() == "keep me"
     assert (copy / "qc_decisions.parquet").read_bytes() == b"decisions"
-    assert patches.store_checksum(copy) == patches.store_checksum(out)
+    assert store_checksum(copy) == store_checksum(out)
 
 
 def test_a_folder_with_someone_elses_config_is_not_a_store(matched, tmp_path):

@@ -7,6 +7,7 @@ import pytest
 from scipy import ndimage
 
 from eo_sr import demo, matching, patches, qc
+from eo_sr.store import SPLITS
 from eo_sr.demo.truth import patch_truth
 from eo_sr.errors import InvalidInputError
 
@@ -96,7 +97,7 @@ def test_flagged_patches_are_the_corrupted_ones(qc_store, tiny_world):
     keep = qc.keep_ids(table)
     from eo_sr.dataset import PatchDataset
 
-    kept = sum(len(PatchDataset(out, s, keep=keep)) for s in patches.SPLITS
+    kept = sum(len(PatchDataset(out, s, keep=keep)) for s in SPLITS
                if (out / f"{s}.zarr").exists())
     assert kept == len(keep)
 

@@ -14,7 +14,7 @@ import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 
 from eo_sr import demo, matching, patches, qc  # noqa: E402
-from eo_sr.errors import EoSrError, InvalidInputError  # noqa: E402
+from eo_sr.errors import EoSrError, InvalidInputError, NotFoundError  # noqa: E402
 from eo_sr.viz import qc_explorer as qx  # noqa: E402
 
 
@@ -109,7 +109,7 @@ def test_patch_images_and_show_patch_pair(qc_data):
     # one shared stretch: equal reflectances map to equal colours in the bicubic and the HR panel
     rgba_b, rgba_h = axes[1].images[0].get_array(), axes[2].images[0].get_array()
     assert rgba_b.shape == rgba_h.shape == (64, 64, 4)
-    with pytest.raises(InvalidInputError, match="no patch"):
+    with pytest.raises(NotFoundError, match="no patch"):
         qx.show_patch_pair(store, "nope")
     with pytest.raises(InvalidInputError, match="four panels"):
         qx.show_patch_pair(store, pid, axes=plt.subplots(1, 3)[1])
@@ -259,7 +259,7 @@ def test_decisions_as_csv_and_bad_input(qc_data, tmp_path):
         qx.QCExplorer(store, pd.concat([table, table.iloc[:1].assign(patch_id="x")]))
     with pytest.raises(InvalidInputError, match="more than once"):
         qx.QCExplorer(store, pd.concat([table, table.iloc[:1]]))
-    with pytest.raises(InvalidInputError, match="not a patch store"):
+    with pytest.raises(NotFoundError, match="not a patch store"):
         qx.QCExplorer(tmp_path, table)
     (tmp_path / "bad.parquet").write_bytes(b"")
     pd.DataFrame({"patch_id": ["a"]}).to_parquet(tmp_path / "bad.parquet")

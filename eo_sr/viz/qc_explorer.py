@@ -36,7 +36,7 @@ import numpy as np
 
 from eo_sr.errors import EoSrError, InvalidInputError
 
-__all__ = ["PatchStoreReader", "QCAppServer", "QCExplorer", "apply_decisions", "launch_qc_app",
+__all__ = ["QCAppServer", "QCExplorer", "apply_decisions", "launch_qc_app",
            "load_decisions", "patch_images", "plot_bic", "plot_qc_scatter", "prepare_demo_qc",
            "save_decisions", "show_patch_pair"]
 
@@ -56,59 +56,10 @@ RGB = ("red", "green", "blue")
 # ----------------------------------------------------------------- reading patches
 
 
-class PatchStoreReader:
-    """Read single patches of a patch store (see :mod:`eo_sr.patches`) by id.
+def _reader(store):
+    from eo_sr.store import PatchStore, open_store
 
-    Parameters
-    ----------
-    store : path
-        The store folder (``manifest.parquet``, ``config.json``, ``<split>.zarr``).
-
-    Attributes
-    ----------
-    path : pathlib.Path
-    manifest : pandas.DataFrame
-        Indexed by ``patch_id``.
-    factor : int
-    bands : list of str
-    """
-
-    def __init__(self, store):
-        import pandas as pd
-
-        self.path = Path(store)
-        if not (self.path / "manifest.parquet").is_file():
-            raise InvalidInputError(f"{self.path} is not a patch store (no manifest.parquet): build it with "
-                                    "eo_sr.patches.build_patch_store or 'eo-sr patches'")
-        self.manifest = pd.read_parquet(self.path / "manifest.parquet").set_index("patch_id", drop=False)
-        config = json.loads((self.path / "config.json").read_text())
-        self.factor = int(config["factor"])
-        self.bands = list(config["bands"])
-        self.lr_res = float(config.get("lr_res", 10.0))
-        self._groups: dict = {}
-
-    def row(self, patch_id: str):
-        """The manifest row of a patch."""
-        try:
-            return self.manifest.loc[patch_id]
-        except KeyError:
-            raise InvalidInputError(f"no patch {patch_id!r} in the store {self.path}") from None
-
-    def read(self, patch_id: str) -> dict:
-        """LR frame 0 ``(B, s, s)``, HR ``(B, S, S)`` and their validity masks."""
-        import zarr
-
-        row = self.row(patch_id)
-        split, i = row["split"], int(row["index"])
-        if split not in self._groups:
-            self._groups[split] = zarr.open_group(str(self.path / f"{split}.zarr"), mode="r")
-        g = self._groups[split]
-        return {"lr": np.asarray(g["lr"][i][0], np.float32), "hr": np.asarray(g["hr"][i], np.float32),
-                "lr_valid": np.asarray(g["lr_valid"][i][0], bool), "hr_valid": np.asarray(g["hr_valid"][i], bool)}
-
-
-def _reader(store) -> PatchStoreReader:
-    return store if isinstance(store, PatchStoreReader) else PatchStoreReader(store)
+    return store if isinstance(store, PatchStore) else open_store(store)
 
 
 def patch_images(store, patch_id: str, *, bands: Sequence[str] = RGB) -> dict:
@@ -128,7 +79,9 @@ def patch_images(store, patch_id: str, *, bands: Sequence[str] = RGB) -> dict:
     missing = [b for b in bands if b not in reader.bands]
     if missing:
         raise InvalidInputError(f"the store has no band(s) {missing}; it holds {reader.bands}")
-    data = reader.read(patch_id)
+    data = reader.read_patch(patch_id)
+    data = {**data, "lr": data["lr"][0], "lr_valid": data["lr_valid"][0]}  # LR frame 0
+    data = {k: np.asarray(v, np.float32) if k in ("lr", "hr") else v for k, v in data.items()}
     idx = [reader.bands.index(b) for b in bands]
     up = metrics.upsample_bicubic(data["lr"], reader.factor)
     f = reader.factor
@@ -161,7 +114,7 @@ def show_patch_pair(store, patch_id: str, *, axes=None, bands: Sequence[str] = R
 
     Parameters
     ----------
-    store : path or PatchStoreReader
+    store : path or eo_sr.store.PatchStore
     patch_id : str
     axes : sequence of 4 matplotlib Axes, optional
         Where to draw; a new pyplot figure otherwise.
@@ -510,7 +463,7 @@ class QCExplorer(widgets.VBox):
 
     Parameters
     ----------
-    store : path or PatchStoreReader
+    store : path or eo_sr.store.PatchStore
         The patch store the table was computed on.
     table : pandas.DataFrame
         From :func:`eo_sr.qc.run_qc` (``patch_id``, ``ssim``, ``psnr``), ideally after
@@ -561,7 +514,7 @@ class QCExplorer(widgets.VBox):
                 raise InvalidInputError(f"the QC table has no {col!r} column: run eo_sr.qc.run_qc on the store")
         if table["patch_id"].duplicated().any():
             raise InvalidInputError("the QC table lists a patch more than once")
-        unknown = sorted(set(table["patch_id"]) - set(self.reader.manifest.index))
+        unknown = sorted(set(table["patch_id"]) - set(self.reader.manifest["patch_id"]))
         if unknown:
             raise InvalidInputError(f"{len(unknown)} patch(es) of the table are not in the store "
                                     f"{self.reader.path}, e.g. {unknown[0]!r}: was the table computed on it?")
