@@ -130,7 +130,7 @@ def cmd_qc_app(args) -> int:
     """Serve the QC explorer (notebooks/qc_app.ipynb) through Voila inside JupyterLab until Ctrl-C."""
     import os
 
-    from eo_sr.viz.qc_explorer import launch_qc_app
+    from eo_sr.apps.qc_app import launch_qc_app
 
     size = args.size or os.environ.get("EO_SR_QC_SIZE") or "default"
     print(f"preparing the demo patch store and its QC table ({size}, seed {args.seed}) ...")

@@ -22,6 +22,8 @@ filtered view that training uses (``PatchDataset(store, keep=keep_ids(table))``)
 """
 from __future__ import annotations
 
+import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -351,8 +353,6 @@ def score(table, truth) -> dict:
 
 def save(table, path: str | Path) -> Path:
     """Write the QC table as Parquet, atomically, stamped with :data:`QC_VERSION`."""
-    import os
-
     path = Path(path)
     tmp = path.with_name(path.name + ".part")
     table = table.copy()
@@ -371,3 +371,93 @@ def load(path: str | Path, *, current_only: bool = False):
     if current_only and table.attrs.get("eo_sr_qc_version") != QC_VERSION:
         return None
     return table
+
+
+# ----------------------------------------------------------------------------- decisions
+# Manual keep/drop decisions (the QC explorer records them): a table ``patch_id,
+# decision ("keep" or "drop"), time``, Parquet or CSV when the path ends in ``.csv``.
+
+#: The table the QC app and notebook 07 cache in a store, and the decisions file beside it.
+QC_TABLE_FILE = "qc_table.parquet"
+DECISIONS_FILE = "qc_decisions.parquet"
+DECISIONS = ("keep", "drop")
+
+
+def load_decisions(path) -> dict:
+    """Decisions saved by :func:`save_decisions` (``{patch_id: {"decision", "time"}}``);
+    empty when the file does not exist."""
+    import pandas as pd
+
+    path = Path(path)
+    if not path.is_file():
+        return {}
+    frame = pd.read_csv(path) if path.suffix == ".csv" else pd.read_parquet(path)
+    missing = {"patch_id", "decision", "time"} - set(frame.columns)
+    if missing:
+        raise InvalidInputError(f"{path} is not a decisions file: it lacks the column(s) {sorted(missing)}")
+    return {str(r.patch_id): {"decision": str(r.decision), "time": str(r.time)} for r in frame.itertuples()}
+
+
+def decisions_frame(decisions: Mapping):
+    """Decisions as a table ``patch_id, decision, time``, sorted by patch id."""
+    import pandas as pd
+
+    rows = [{"patch_id": pid, "decision": d["decision"], "time": d["time"]} for pid, d in decisions.items()]
+    return pd.DataFrame(rows, columns=["patch_id", "decision", "time"]).sort_values("patch_id", ignore_index=True)
+
+
+def save_decisions(decisions: Mapping, path) -> Path:
+    """Write decisions as Parquet (CSV when ``path`` ends in ``.csv``), atomically:
+    a temporary file in the same folder, then a rename."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    frame = decisions_frame(decisions)
+    tmp = path.with_name(f".{path.name}.part")
+    if path.suffix == ".csv":
+        frame.to_csv(tmp, index=False)
+    else:
+        frame.to_parquet(tmp, index=False)
+    os.replace(tmp, path)
+    return path
+
+
+def apply_decisions(table, decisions):
+    """Let manual decisions overrule the rules.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        A QC table with ``patch_id`` (and ``keep``/``drop_reason`` from
+        :func:`eo_sr.qc.apply_rules`, if applied).
+    decisions : mapping, DataFrame or path
+        ``{patch_id: {"decision": ...}}``, a frame with ``patch_id`` and ``decision``,
+        or a decisions file.
+
+    Returns
+    -------
+    pandas.DataFrame
+        A copy with ``decision`` (None where nobody decided); ``keep`` is true for
+        manual keeps and false for manual drops, whose ``drop_reason`` becomes ``"manual"``.
+    """
+    import pandas as pd
+
+    if isinstance(decisions, (str, Path)):
+        decisions = load_decisions(decisions)
+    if isinstance(decisions, pd.DataFrame):
+        mapping = dict(zip(decisions["patch_id"], decisions["decision"]))
+    else:
+        mapping = {k: (v["decision"] if isinstance(v, Mapping) else v) for k, v in decisions.items()}
+    bad = sorted({v for v in mapping.values() if v not in DECISIONS})
+    if bad:
+        raise InvalidInputError(f"decisions must be 'keep' or 'drop', got {bad}")
+    out = table.copy()
+    out["decision"] = out["patch_id"].map(mapping).astype(object)
+    out["decision"] = out["decision"].where(out["decision"].notna(), None)
+    keep = out["keep"].to_numpy(bool) if "keep" in out.columns else np.ones(len(out), bool)
+    reason = out["drop_reason"] if "drop_reason" in out.columns else pd.Series([None] * len(out), index=out.index)
+    manual_keep = (out["decision"] == "keep").to_numpy()
+    manual_drop = (out["decision"] == "drop").to_numpy()
+    out["keep"] = (keep | manual_keep) & ~manual_drop
+    reason = reason.astype(object).mask(manual_keep, None).mask(manual_drop, "manual")
+    out["drop_reason"] = reason.where(reason.notna(), None)
+    return out

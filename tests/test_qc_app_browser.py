@@ -1,5 +1,5 @@
 """The QC app in a real browser: JupyterLab with Voila started the way ``eo-sr qc-app``
-starts it (:func:`eo_sr.viz.qc_explorer.launch_qc_app`), the page
+starts it (:func:`eo_sr.apps.qc_app.launch_qc_app`), the page
 ``/voila/render/qc_app.ipynb`` opened in headless Chromium (Playwright): a point clicked
 on the SSIM-PSNR scatter shows its pair, a lasso drawn with the mouse lists the points
 inside it, and a patch is picked, dropped and the decision saved to disk.
@@ -30,7 +30,8 @@ UPDATE_TIMEOUT_MS = 30_000
 @pytest.fixture(scope="module")
 def qc_app(cache_root, tmp_path_factory):
     """The QC app server on the tiny world, decisions saved to a temporary file."""
-    from eo_sr.viz.qc_explorer import PATCH_COLOR, launch_qc_app
+    from eo_sr.apps.qc_app import launch_qc_app
+    from eo_sr.viz.qc_explorer import PATCH_COLOR
 
     if not Path(CHROMIUM).exists():
         pytest.fail(f"no Chromium at {CHROMIUM}: run 'bash .ci/setup dev' (apt-installs it)")

@@ -15,6 +15,8 @@ import pytest  # noqa: E402
 
 from eo_sr import demo, matching, patches, qc  # noqa: E402
 from eo_sr.errors import EoSrError, InvalidInputError, NotFoundError  # noqa: E402
+from eo_sr.apps import qc_app  # noqa: E402
+from eo_sr.pipeline import demo_qc  # noqa: E402
 from eo_sr.viz import qc_explorer as qx  # noqa: E402
 
 
@@ -252,7 +254,7 @@ def test_decisions_as_csv_and_bad_input(qc_data, tmp_path):
     ex.decide("drop")
     ex.save()
     assert pd.read_csv(path)["decision"].tolist() == ["drop"]
-    assert qx.load_decisions(path)[ex.current]["decision"] == "drop"
+    assert qc.load_decisions(path)[ex.current]["decision"] == "drop"
     with pytest.raises(InvalidInputError, match="'keep' or 'drop'"):
         ex.decide("maybe")
     with pytest.raises(InvalidInputError, match="not in the store"):
@@ -264,9 +266,9 @@ def test_decisions_as_csv_and_bad_input(qc_data, tmp_path):
     (tmp_path / "bad.parquet").write_bytes(b"")
     pd.DataFrame({"patch_id": ["a"]}).to_parquet(tmp_path / "bad.parquet")
     with pytest.raises(InvalidInputError, match="decision"):
-        qx.load_decisions(tmp_path / "bad.parquet")
+        qc.load_decisions(tmp_path / "bad.parquet")
     with pytest.raises(InvalidInputError, match="'keep' or 'drop'"):
-        qx.apply_decisions(table, {"a": "maybe"})
+        qc.apply_decisions(table, {"a": "maybe"})
 
 
 def test_explorer_without_cluster_columns(qc_data, tmp_path):
@@ -282,7 +284,7 @@ def test_explorer_without_cluster_columns(qc_data, tmp_path):
 def test_app_notebook_is_found_and_loads_its_size_from_the_environment():
     import nbformat
 
-    path = qx.app_notebook_path()
+    path = qc_app.app_notebook_path()
     nb = nbformat.read(path, as_version=4)
     source = "\n".join(c.source for c in nb.cells)
     assert "EO_SR_QC_SIZE" in source and "QCExplorer" in source and ".app()" in source
@@ -294,20 +296,20 @@ def test_launch_fails_clearly_without_the_notebook(monkeypatch, tmp_path):
 
     monkeypatch.setattr(eo_sr, "__file__", str(tmp_path / "site-packages" / "eo_sr" / "__init__.py"))
     with pytest.raises(EoSrError, match="source checkout"):
-        qx.launch_qc_app("tiny", prepare=False)
+        qc_app.launch_qc_app("tiny", prepare=False)
 
 
 def test_prepare_demo_qc_builds_once_then_reuses(cache_root):
-    first = qx.prepare_demo_qc("tiny")
-    assert first.store == qx.demo_store_dir("tiny", 0)
+    first = demo_qc.prepare_demo_qc("tiny")
+    assert first.store == demo_qc.demo_store_dir("tiny", 0)
     assert json.loads((first.store / "config.json").read_text())["lr_size"] == 16
     assert {"cluster_name", "keep", "drop_reason"} <= set(first.table.columns)
-    stamp = (first.store / qx.QC_TABLE_FILE).stat().st_mtime_ns
-    again = qx.prepare_demo_qc("tiny")
-    assert (first.store / qx.QC_TABLE_FILE).stat().st_mtime_ns == stamp
+    stamp = (first.store / qc.QC_TABLE_FILE).stat().st_mtime_ns
+    again = demo_qc.prepare_demo_qc("tiny")
+    assert (first.store / qc.QC_TABLE_FILE).stat().st_mtime_ns == stamp
     pd.testing.assert_frame_equal(first.table, again.table)
     with pytest.raises(InvalidInputError, match="16 LR pixels, not 32"):
-        qx.prepare_demo_qc("tiny", lr_size=32)
+        demo_qc.prepare_demo_qc("tiny", lr_size=32)
 
 
 def test_cli_has_the_qc_app_command():

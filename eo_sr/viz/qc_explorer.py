@@ -13,13 +13,12 @@ to its bicubic-upsampled LR partner. This module shows it:
   bqplot; cluster and range filters otherwise), look at the pair, its place on a
   map and its numbers, and record a keep/drop decision per patch, saved atomically
   and reloaded next time;
-* :func:`prepare_demo_qc` and :func:`launch_qc_app`: the demo data and the
-  JupyterLab server that serves ``notebooks/qc_app.ipynb`` through Voila
-  (``eo-sr qc-app``).
 
-Decisions are a table ``patch_id, decision ("keep" or "drop"), time`` (Parquet, or
-CSV when the path ends in ``.csv``); :func:`apply_decisions` lets them overrule the
-rules before :func:`eo_sr.qc.keep_ids`.
+The explorer's keep/drop decisions are read and written by :mod:`eo_sr.qc`
+(:func:`~eo_sr.qc.load_decisions`, :func:`~eo_sr.qc.save_decisions`,
+:func:`~eo_sr.qc.apply_decisions`). The demo data it shows come from
+:func:`eo_sr.pipeline.demo_qc.prepare_demo_qc`, and ``eo-sr qc-app`` serves it through
+Voila (:mod:`eo_sr.apps.qc_app`).
 """
 from __future__ import annotations
 
@@ -34,11 +33,10 @@ from pathlib import Path
 import ipywidgets as widgets
 import numpy as np
 
-from eo_sr.errors import EoSrError, InvalidInputError
+from eo_sr.errors import InvalidInputError
+from eo_sr.qc import DECISIONS, DECISIONS_FILE, apply_decisions, decisions_frame, load_decisions, save_decisions
 
-__all__ = ["QCAppServer", "QCExplorer", "apply_decisions", "launch_qc_app",
-           "load_decisions", "patch_images", "plot_bic", "plot_qc_scatter", "prepare_demo_qc",
-           "save_decisions", "show_patch_pair"]
+__all__ = ["QCExplorer", "patch_images", "plot_bic", "plot_qc_scatter", "show_patch_pair"]
 
 #: Colour of each cluster name (other categories get the tab10 colours).
 CLUSTER_COLORS = {"suspect": "#d62728", "normal": "#1f77b4", "high_score": "#2ca02c", "unscored": "#7f7f7f"}
@@ -46,9 +44,6 @@ CLUSTER_COLORS = {"suspect": "#d62728", "normal": "#1f77b4", "high_score": "#2ca
 PATCH_COLOR = "#ff00ff"
 SCENE_COLOR = "#ff7f0e"
 #: File names inside a patch store.
-QC_TABLE_FILE = "qc_table.parquet"
-DECISIONS_FILE = "qc_decisions.parquet"
-DECISIONS = ("keep", "drop")
 ALL = "all"  # the cluster filter's value for "no filter"
 RGB = ("red", "green", "blue")
 
@@ -302,88 +297,6 @@ def plot_bic(clustering, *, ax=None, title: str | None = "Choosing the number of
     if title:
         ax.set_title(title)
     return ax
-
-
-# ----------------------------------------------------------------- decisions
-
-
-def load_decisions(path) -> dict:
-    """Decisions saved by :func:`save_decisions` (``{patch_id: {"decision", "time"}}``);
-    empty when the file does not exist."""
-    import pandas as pd
-
-    path = Path(path)
-    if not path.is_file():
-        return {}
-    frame = pd.read_csv(path) if path.suffix == ".csv" else pd.read_parquet(path)
-    missing = {"patch_id", "decision", "time"} - set(frame.columns)
-    if missing:
-        raise InvalidInputError(f"{path} is not a decisions file: it lacks the column(s) {sorted(missing)}")
-    return {str(r.patch_id): {"decision": str(r.decision), "time": str(r.time)} for r in frame.itertuples()}
-
-
-def _decisions_frame(decisions: Mapping):
-    import pandas as pd
-
-    rows = [{"patch_id": pid, "decision": d["decision"], "time": d["time"]} for pid, d in decisions.items()]
-    return pd.DataFrame(rows, columns=["patch_id", "decision", "time"]).sort_values("patch_id", ignore_index=True)
-
-
-def save_decisions(decisions: Mapping, path) -> Path:
-    """Write decisions as Parquet (CSV when ``path`` ends in ``.csv``), atomically:
-    a temporary file in the same folder, then a rename."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    frame = _decisions_frame(decisions)
-    tmp = path.with_name(f".{path.name}.part")
-    if path.suffix == ".csv":
-        frame.to_csv(tmp, index=False)
-    else:
-        frame.to_parquet(tmp, index=False)
-    os.replace(tmp, path)
-    return path
-
-
-def apply_decisions(table, decisions):
-    """Let manual decisions overrule the rules.
-
-    Parameters
-    ----------
-    table : pandas.DataFrame
-        A QC table with ``patch_id`` (and ``keep``/``drop_reason`` from
-        :func:`eo_sr.qc.apply_rules`, if applied).
-    decisions : mapping, DataFrame or path
-        ``{patch_id: {"decision": ...}}``, a frame with ``patch_id`` and ``decision``,
-        or a decisions file.
-
-    Returns
-    -------
-    pandas.DataFrame
-        A copy with ``decision`` (None where nobody decided); ``keep`` is true for
-        manual keeps and false for manual drops, whose ``drop_reason`` becomes ``"manual"``.
-    """
-    import pandas as pd
-
-    if isinstance(decisions, (str, Path)):
-        decisions = load_decisions(decisions)
-    if isinstance(decisions, pd.DataFrame):
-        mapping = dict(zip(decisions["patch_id"], decisions["decision"]))
-    else:
-        mapping = {k: (v["decision"] if isinstance(v, Mapping) else v) for k, v in decisions.items()}
-    bad = sorted({v for v in mapping.values() if v not in DECISIONS})
-    if bad:
-        raise InvalidInputError(f"decisions must be 'keep' or 'drop', got {bad}")
-    out = table.copy()
-    out["decision"] = out["patch_id"].map(mapping).astype(object)
-    out["decision"] = out["decision"].where(out["decision"].notna(), None)
-    keep = out["keep"].to_numpy(bool) if "keep" in out.columns else np.ones(len(out), bool)
-    reason = out["drop_reason"] if "drop_reason" in out.columns else pd.Series([None] * len(out), index=out.index)
-    manual_keep = (out["decision"] == "keep").to_numpy()
-    manual_drop = (out["decision"] == "drop").to_numpy()
-    out["keep"] = (keep | manual_keep) & ~manual_drop
-    reason = reason.astype(object).mask(manual_keep, None).mask(manual_drop, "manual")
-    out["drop_reason"] = reason.where(reason.notna(), None)
-    return out
 
 
 # ----------------------------------------------------------------- geometry for the map
@@ -943,7 +856,7 @@ class QCExplorer(widgets.VBox):
 
     def decisions_frame(self):
         """The decisions as a table: ``patch_id``, ``decision``, ``time``."""
-        return _decisions_frame(self.decisions)
+        return decisions_frame(self.decisions)
 
     def save(self) -> Path:
         """Write the decisions to :attr:`decisions_path` (atomically); return the path."""
@@ -985,209 +898,3 @@ class QCExplorer(widgets.VBox):
             f"{dropped}. On the scatter, {how}; pick a patch in the list, look at it, then Keep or Drop it "
             f"and Save (to <code>{html.escape(str(self.decisions_path))}</code>).</div>")
         return widgets.VBox([head, self])
-
-
-# ----------------------------------------------------------------- demo data and the app server
-
-
-def default_lr_size(size: str) -> int:
-    """LR patch side used for a demo world size: 16 on "tiny" (2 km hold few 32-pixel patches), else 32."""
-    return 16 if size == "tiny" else 32
-
-
-def demo_store_dir(size: str, seed: int = 0) -> Path:
-    """Where notebook 07 and the QC app keep the demo patch store."""
-    from eo_sr.paths import cache_dir
-
-    return cache_dir("notebooks", "07", size, f"seed{seed}")
-
-
-@dataclass
-class DemoQC:
-    """The demo world, its patch store and QC table (see :func:`prepare_demo_qc`)."""
-
-    world: object
-    store: Path
-    manifest: object
-    table: object
-
-
-def prepare_demo_qc(size: str = "default", *, seed: int = 0, lr_size: int | None = None,
-                    progress: bool = False) -> DemoQC:
-    """Build (or reuse) the demo patch store and its QC table.
-
-    Matches the demo world's scenes with :data:`eo_sr.demo.MATCH_CRITERIA`, cuts the
-    pairs into a store under :func:`demo_store_dir`, and runs QC (features,
-    clusters, default rules), saved as ``qc_table.parquet`` in the store and reused
-    while it is newer than the manifest.
-
-    Raises
-    ------
-    InvalidInputError
-        The store in the cache was built with another ``lr_size``.
-    """
-    import pandas as pd
-
-    from eo_sr import demo, matching, patches, qc
-
-    world = demo.generate(size, seed=seed, progress=progress)
-    store = demo_store_dir(size, seed)
-    manifest_path, table_path = store / "manifest.parquet", store / QC_TABLE_FILE
-    config = patches.PatchConfig(lr_size=lr_size or default_lr_size(size))
-    built = json.loads((store / "config.json").read_text()) if (store / "config.json").is_file() else None
-    if built is not None and built.get("lr_size") != config.lr_size:
-        raise InvalidInputError(f"{store} holds patches of {built.get('lr_size')} LR pixels, not {config.lr_size}: "
-                                "pass that lr_size, or delete the folder to build it again")
-    if manifest_path.is_file() and patches.is_current(store, config):
-        manifest = pd.read_parquet(manifest_path)
-    else:
-        result = matching.match_scenes(world.items(demo.HR_COLLECTION), world.items(demo.LR_COLLECTION),
-                                       **demo.MATCH_CRITERIA)
-        manifest = patches.build_patch_store(result.pairs, {it.id: it for it in world.items()}, store,
-                                             config=config, progress=progress, replace_stale=True)
-    table = None
-    if table_path.is_file() and table_path.stat().st_mtime >= manifest_path.stat().st_mtime:
-        table = qc.load(table_path, current_only=True)  # None when an older eo-sr computed it
-    if table is None:
-        table, _ = qc.cluster(qc.run_qc(store, progress=progress))
-        table = qc.apply_rules(table)
-        qc.save(table, table_path)
-    return DemoQC(world, store, manifest, table)
-
-
-def app_notebook_path() -> Path:
-    """``notebooks/qc_app.ipynb`` of the source checkout that holds this eo_sr."""
-    import eo_sr
-
-    path = Path(eo_sr.__file__).resolve().parent.parent / "notebooks" / "qc_app.ipynb"
-    if not path.is_file():
-        raise EoSrError(f"the QC app notebook is not at {path}: 'eo-sr qc-app' runs from a source checkout of "
-                        "eo-sr (git clone, then pip install -e .), which has notebooks/qc_app.ipynb")
-    return path
-
-
-@dataclass
-class QCAppServer:
-    """A running JupyterLab server that serves the QC app through Voila."""
-
-    process: object
-    port: int
-    token: str
-    root: Path
-    log_path: Path
-    watchdog: object = None  # eo_sr.localapi.processes.Watchdog: stops Lab if eo-sr dies
-
-    @property
-    def url(self) -> str:
-        """The Voila page of the app (with the token)."""
-        return f"http://127.0.0.1:{self.port}/voila/render/qc_app.ipynb?token={self.token}"
-
-    @property
-    def lab_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/lab/tree/qc_app.ipynb?token={self.token}"
-
-    def wait(self) -> int:
-        return self.process.wait()
-
-    def stop(self, timeout: float = 15.0) -> None:
-        """Stop the server (it shuts its kernels down)."""
-        import subprocess
-
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(5)
-        if self.watchdog is not None:
-            self.watchdog.release()
-            self.watchdog = None
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.stop()
-
-
-def launch_qc_app(size: str = "default", *, seed: int = 0, port: int | None = None, token: str | None = None,
-                  decisions_path=None, root=None, prepare: bool = True, progress: bool = True,
-                  timeout: float = 90.0) -> QCAppServer:
-    """Start JupyterLab with the QC app notebook; Voila renders it at :attr:`QCAppServer.url`.
-
-    Voila runs as a server extension inside Lab (so leaflet maps and their tile
-    proxies work). The demo data are prepared first (:func:`prepare_demo_qc`), so the
-    page only loads them. The app notebook reads its size, seed and decisions file
-    from ``EO_SR_QC_SIZE``, ``EO_SR_QC_SEED`` and ``EO_SR_QC_DECISIONS``, set here.
-
-    Parameters
-    ----------
-    size, seed : demo world
-    port : int, optional
-        Default: a free one.
-    token : str, optional
-        Default: a random one.
-    decisions_path : path, optional
-        Default: ``qc_decisions.parquet`` in the store.
-    root : path, optional
-        Folder the server is rooted at (the notebook is copied there); default in the cache.
-    prepare : bool
-        Build the store and the QC table before starting the server.
-    timeout : float
-        Seconds to wait for the server to answer.
-
-    Raises
-    ------
-    EoSrError
-        The app notebook is missing, or the server did not start (the message names its log).
-    """
-    import secrets
-    import shutil
-    import subprocess
-    import sys
-    import time
-    import urllib.request
-
-    from eo_sr.paths import cache_dir
-
-    notebook = app_notebook_path()
-    if prepare:
-        prepare_demo_qc(size, seed=seed, progress=progress)
-    root = Path(root) if root is not None else cache_dir("qc-app")
-    root.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(notebook, root / "qc_app.ipynb")
-    from eo_sr.localapi.processes import Watchdog, free_port
-
-    port = int(port) if port else free_port()
-    token = token or secrets.token_hex(24)
-    env = dict(os.environ, EO_SR_QC_SIZE=str(size), EO_SR_QC_SEED=str(int(seed)))
-    if decisions_path is not None:
-        env["EO_SR_QC_DECISIONS"] = str(Path(decisions_path).resolve())
-    else:
-        env.pop("EO_SR_QC_DECISIONS", None)
-    log_path = root / f"jupyter-{port}.log"
-    cmd = [sys.executable, "-m", "jupyterlab", "--allow-root", "--no-browser", "--ServerApp.ip=127.0.0.1",
-           f"--port={port}", "--ServerApp.port_retries=0", f"--ServerApp.token={token}",
-           f"--ServerApp.root_dir={root}", "--VoilaConfiguration.show_tracebacks=True"]
-    with open(log_path, "w") as log:
-        # Its own session: Ctrl-C in the terminal reaches eo-sr, which stops the server cleanly.
-        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=str(root),
-                                start_new_session=True)
-    watchdog = Watchdog()
-    watchdog.guard_pid(proc.pid)
-    server = QCAppServer(proc, port, token, root, log_path, watchdog)
-    deadline = time.monotonic() + timeout
-    while True:
-        if proc.poll() is not None:
-            raise EoSrError(f"JupyterLab exited with code {proc.returncode}; see {log_path}")
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/status?token={token}", timeout=2) as r:
-                if r.status == 200:
-                    return server
-        except OSError:
-            pass
-        if time.monotonic() > deadline:
-            server.stop()
-            raise EoSrError(f"JupyterLab did not answer on port {port} within {timeout:g} s; see {log_path}")
-        time.sleep(0.3)
