@@ -466,7 +466,7 @@ def test_register_sensor_roundtrip():
         with pytest.raises(InvalidInputError, match="already registered"):
             sensors.register_sensor(custom)
     finally:
-        sensors._unregister("test-sat")
+        sensors.unregister_sensor("test-sat")
     assert "test-sat" not in sensors.list_sensors()
     with pytest.raises(UnknownNameError):
         sensors.get_sensor("ts")
