@@ -39,3 +39,10 @@ class NotFoundError(EoSrError, FileNotFoundError):
 
 class CatalogError(EoSrError):
     """A remote STAC catalog failed: unreachable, an HTTP error, an answer that is not STAC."""
+
+
+class DataReadError(EoSrError, OSError):
+    """Pixels could not be read: a missing, truncated or corrupt raster file."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""

@@ -23,7 +23,7 @@ from datetime import datetime, timezone
 
 import numpy as np
 
-from eo_sr.errors import InvalidInputError
+from eo_sr.errors import DataReadError, InvalidInputError
 from eo_sr.grid import GridSpec, grid_of
 from eo_sr.sensors import Sensor, find_sensor_for_collection, get_sensor
 
@@ -165,6 +165,35 @@ def load_items(items, *, bands: Sequence[str] = ("blue", "green", "red", "nir"),
         out = out.assign_coords(cloud_mask=mask_from_asset(items, sensor, provider, grid, loader, chunks))
     out = out.rio.write_crs(grid.crs).rio.write_transform(grid.transform)
     return out.transpose("time", "band", "y", "x")
+
+
+def read_items(items, **options):
+    """:func:`load_items` and read the pixels now (``.compute()``), with read errors named.
+
+    Returns
+    -------
+    xarray.DataArray
+        In memory, as :func:`load_items` describes it.
+
+    Raises
+    ------
+    DataReadError
+        A file is missing, truncated or not a raster; the message names it and the items.
+    """
+    items = _as_items(items)
+    try:
+        return load_items(items, **options).compute()
+    except OSError as exc:  # rasterio's read errors are OSErrors
+        ids = [it.id for it in items]
+        # rasterio says "Read failed. See previous exception": the file and the cause are in the chain.
+        parts, e = [], exc
+        while e is not None and len(parts) < 4:
+            if str(e) and str(e) not in parts:
+                parts.append(str(e))
+            e = e.__cause__ or e.__context__
+        raise DataReadError(f"cannot read the pixels of {ids if len(ids) > 1 else ids[0]}: {': '.join(parts)}; "
+                            "check that the asset files exist and are complete (re-download a truncated one)") \
+            from None
 
 
 def native_grid(item, asset_key: str) -> GridSpec:

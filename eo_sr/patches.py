@@ -190,15 +190,9 @@ def cut_pair(hr_item, lr_items, config: PatchConfig, *, lr_res: float = 10.0) ->
     lr_grid, hr_grid = pair_grids(hr_item, lr_items[0], factor=config.factor, lr_res=lr_res)
     bands = list(config.bands)
     t0 = clock()
-    try:
-        lr = loading.load_items(lr_items, bands=bands, grid=lr_grid).compute()
-    except OSError as exc:  # rasterio's read errors are OSErrors: a missing or corrupt file
-        raise EoSrError(f"cannot read LR scene(s) {[i.id for i in lr_items]}: {exc}") from None
+    lr = loading.read_items(lr_items, bands=bands, grid=lr_grid)
     t1 = clock()
-    try:
-        hr = loading.load_items([hr_item], bands=bands, grid=hr_grid, resampling=config.hr_resampling).compute()
-    except OSError as exc:
-        raise EoSrError(f"cannot read HR scene {hr_item.id}: {exc}") from None
+    hr = loading.read_items([hr_item], bands=bands, grid=hr_grid, resampling=config.hr_resampling)
     t2 = clock()
     lr_data = lr.values.astype(np.float32)  # (T, B, h, w)
     hr_data = hr.values[0].astype(np.float32)  # (B, H, W)
@@ -366,7 +360,7 @@ def build_patch_store(pairs, items_by_id: dict, out: str | Path, *, config: Patc
             try:
                 patches = cut_pair(items_by_id[hr_id], [items_by_id[i] for i in lr_ids], config, lr_res=lr_res)
                 status = "ok"
-            except EoSrError as exc:  # InvalidInputError included; OSErrors become EoSrErrors in cut_pair
+            except EoSrError as exc:  # InvalidInputError, DataReadError (a missing or corrupt file) ...
                 patches, status = None, f"failed: {exc}"
             arrays = _shard_arrays(patches, status, inputs=digest)
             t = time.perf_counter()

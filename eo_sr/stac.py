@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit, urlunsplit
 
-from eo_sr.errors import EoSrError, InvalidInputError, UnknownNameError
+from eo_sr.errors import CatalogError, EoSrError, InvalidInputError, UnknownNameError
 
 logger = logging.getLogger(__name__)
 
@@ -271,7 +271,7 @@ def open_catalog(source: Any = "earth-search", *, headers: dict | None = None, t
     try:
         client = Client.open(url, stac_io=stac_io, modifier=modifier, timeout=timeout)
     except Exception as exc:  # requests/pystac raise many kinds; say which URL failed and why
-        raise EoSrError(f"could not open the STAC API at {url}: {_reason(exc)}") from exc
+        raise CatalogError(f"could not open the STAC API at {url}: {_reason(exc)}") from exc
     root = client.get_root_link()
     if root is not None and not root.is_resolved() and root.href.rstrip("/") == url.rstrip("/"):
         # The landing page names itself with another spelling (a trailing "/"): without this,
@@ -282,7 +282,7 @@ def open_catalog(source: Any = "earth-search", *, headers: dict | None = None, t
     if any("item-search#sort" in uri for uri in client.get_conforms_to()):
         client.add_conforms_to("SORT")
     if not client.conforms_to("ITEM_SEARCH"):
-        raise EoSrError(f"{url} answers but is not a STAC API with item search (no ITEM_SEARCH conformance); "
+        raise CatalogError(f"{url} answers but is not a STAC API with item search (no ITEM_SEARCH conformance); "
                         "a static catalog needs a server, e.g. eo_sr.demo.serve_world")
     return client
 
@@ -569,7 +569,7 @@ def _fresh_token(sas, account: str, container: str, margin: float):
             # Few retries: offline, the package's default (10, growing backoff) waits minutes.
             token = sas.get_token(account, container, retry_total=2, retry_backoff_factor=0.5)
         except Exception as exc:
-            raise EoSrError(f"could not get a Planetary Computer SAS token for {account}/{container}: {exc}; "
+            raise CatalogError(f"could not get a Planetary Computer SAS token for {account}/{container}: {exc}; "
                             "signing needs the network") from exc
         if token.ttl() > margin:
             return token
@@ -794,7 +794,7 @@ def _run_search(client, args: dict, limit: int):
     try:
         available = {c.id for c in client.get_collections()}
     except Exception as exc:
-        raise EoSrError(f"could not list the collections at {where}: {_reason(exc)}") from exc
+        raise CatalogError(f"could not list the collections at {where}: {_reason(exc)}") from exc
     missing = [c for c in args["collections"] if c not in available]
     if missing:
         raise UnknownNameError(f"collection(s) {missing} not found at {where}; available: {sorted(available)}")
@@ -802,7 +802,7 @@ def _run_search(client, args: dict, limit: int):
     if "filter" in request:
         if not client.conforms_to("FILTER"):
             # pystac-client only warns, and a server may then ignore the filter: results would be wrong.
-            raise EoSrError(f"the STAC API at {where} does not support CQL2 filters (no Filter conformance), "
+            raise CatalogError(f"the STAC API at {where} does not support CQL2 filters (no Filter conformance), "
                             "which max_cloud_cover and filter= need; search without them and filter the "
                             "table instead, e.g. to_geodataframe(items).query('`eo:cloud_cover` <= 20')")
         request["filter_lang"] = "cql2-json"
@@ -812,7 +812,7 @@ def _run_search(client, args: dict, limit: int):
     try:
         items = list(client.search(**request).items())
     except Exception as exc:
-        raise EoSrError(f"search at {where} failed: {_reason(exc)}") from exc
+        raise CatalogError(f"search at {where} failed: {_reason(exc)}") from exc
     if isinstance(sort_here, str):
         prop = sort_here.lstrip("+-")
         items.sort(key=lambda it: (it.properties.get(prop) is None, it.properties.get(prop) or 0),
