@@ -274,6 +274,23 @@ New to eo-sr? Start with
 then run single steps: eo-sr demo, serve, search, match, patches (eo-sr COMMAND --help)."""
 
 
+#: The import names that only an extra installs, and that extra (tests/test_packaging.py keeps
+#: this in step with pyproject.toml).
+EXTRA_OF_IMPORT = {"torch": "ml", "sklearn": "ml", "skimage": "ml", "zarr": "ml",
+                   "matplotlib": "notebooks", "ipywidgets": "notebooks", "leafmap": "notebooks",
+                   "ipyleaflet": "notebooks", "bqplot": "notebooks", "jupyterlab": "notebooks",
+                   "voila": "notebooks", "papermill": "notebooks", "IPython": "notebooks"}
+
+
+def _missing_extra_message(exc: ModuleNotFoundError) -> str | None:
+    top = (exc.name or "").split(".")[0]
+    extra = EXTRA_OF_IMPORT.get(top)
+    if extra is None:
+        return None
+    return (f"this step needs {top}, which the '{extra}' extra installs: pip install 'eo-sr[{extra}]' "
+            f"(in a source checkout: pip install -e '.[{extra}]', or bash .ci/setup)")
+
+
 def _on_sigterm(signum, frame):
     # `timeout`, `kill` and a Jupyter kernel restart send SIGTERM: unwind like Ctrl-C, so
     # every `with`/`finally` stops the servers this command started.
@@ -307,6 +324,12 @@ def main(argv: list[str] | None = None) -> int:
         return args.func(args)
     except EoSrError as exc:
         print(f"eo-sr: error: {exc}", file=sys.stderr)
+        return 2
+    except ModuleNotFoundError as exc:
+        message = _missing_extra_message(exc)
+        if message is None:
+            raise
+        print(f"eo-sr: error: {message}", file=sys.stderr)
         return 2
     except OSError as exc:  # a disk full, a folder that vanished: say which file, not a traceback
         print(f"eo-sr: error: {_os_error_message(exc)} (check the path and its permissions)", file=sys.stderr)
