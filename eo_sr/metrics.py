@@ -25,8 +25,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from eo_sr._arrays import Workspace, chunk_size
+from eo_sr.bicubic import bicubic_matrix, check_factor, upsample_bicubic  # noqa: F401 (re-exported)
 from eo_sr.errors import InvalidInputError
-from eo_sr.radiometry import _check_factor, bicubic_matrix
 
 K1, K2 = 0.01, 0.03
 
@@ -116,33 +117,6 @@ def _as_torch(x, dtype):
     return torch.as_tensor(x).to(dtype)
 
 
-def _chunk(batch_size, per_image_bytes: int) -> int:
-    """Images per torch call: about 16 MB of working set, which stays in a CPU's caches."""
-    if batch_size is not None:
-        if isinstance(batch_size, bool) or int(batch_size) != batch_size or batch_size < 1:
-            raise InvalidInputError(f"batch_size must be a positive integer, got {batch_size!r}")
-        return int(batch_size)
-    return max(1, (16 << 20) // per_image_bytes)
-
-
-class _Workspace:
-    """Tensors reused from chunk to chunk. A fresh large tensor is fresh memory, and its
-    page faults can cost more than the arithmetic done in it."""
-
-    def __init__(self):
-        self._buffers = {}
-
-    def __call__(self, name: str, shape, dtype=None):
-        import torch
-
-        dtype = dtype or torch.float32
-        size = int(np.prod(shape))
-        buf = self._buffers.get(name)
-        if buf is None or buf.numel() < size or buf.dtype != dtype:
-            buf = self._buffers[name] = torch.empty(size, dtype=dtype)
-        return buf[:size].view(*shape)
-
-
 def mse(a, b, *, mask=None, reduce: str = "none", empty: str = "raise", batch_size: int | None = None) -> np.ndarray:
     """Mean squared error per image and band over valid pixels.
 
@@ -177,8 +151,8 @@ def mse(a, b, *, mask=None, reduce: str = "none", empty: str = "raise", batch_si
     n = fa.shape[0]
     sums = np.empty(n)
     counts = np.full(n, H * W, np.int64)
-    step = _chunk(batch_size, 8 * H * W)
-    work = _Workspace()
+    step = chunk_size(batch_size, 8 * H * W)
+    work = Workspace()
     with torch.no_grad():
         for s in range(0, n, step):
             k = min(step, n - s)
@@ -295,8 +269,8 @@ class _SsimPlan:
         self.Wp = self.n_cols * _BLOCK + size - 1
         self.gauss, self.box = _block_matrix(w1), _block_matrix(np.ones(size))
         self.cov_norm = size * size / (size * size - 1) if sample_covariance else 1.0
-        self.step = _chunk(batch_size, 16 * H * self.Wp)
-        self.work = _Workspace()
+        self.step = chunk_size(batch_size, 16 * H * self.Wp)
+        self.work = Workspace()
 
     def stack(self, k: int):
         """The stack for ``k`` pairs, its padding zeroed; fill x = ``[:, 0, :, :W]``, y = ``[:, 1]``."""
@@ -447,8 +421,8 @@ def bicubic_scores(hr, lr, *, factor: int, data_range: float, mask=None, reduce:
     """MSE, PSNR and SSIM of HR images against the bicubic upsampling of their LR images.
 
     What quality control asks of every patch pair, computed in one pass: each chunk of
-    LR images is upsampled (:func:`upsample_bicubic`) straight into the buffers the SSIM
-    works in, so the upsampled images are never stored. The numbers equal
+    LR images is upsampled (:func:`eo_sr.bicubic.upsample_bicubic`) straight into the
+    buffers the SSIM works in, so the upsampled images are never stored. The numbers equal
     ``mse``/``psnr``/``ssim(hr, upsample_bicubic(lr, factor), ...)`` to float32 precision.
 
     Parameters
@@ -480,7 +454,7 @@ def bicubic_scores(hr, lr, *, factor: int, data_range: float, mask=None, reduce:
 
     hr = np.asarray(hr)
     lr = np.asarray(lr)
-    factor = _check_factor(factor)
+    factor = check_factor(factor)
     if lr.ndim < 2 or hr.shape[:-2] != lr.shape[:-2] or hr.shape[-2:] != (lr.shape[-2] * factor,
                                                                            lr.shape[-1] * factor):
         raise InvalidInputError(f"LR {lr.shape} and HR {hr.shape} do not fit factor {factor}: HR must be LR's "
@@ -528,43 +502,3 @@ def bicubic_scores(hr, lr, *, factor: int, data_range: float, mask=None, reduce:
     out = {"mse": err, "psnr": psnr_from_mse(err, data_range=data_range, max_psnr=max_psnr),
            "ssim": _mean_or_nan(sums, win_counts, empty)}
     return {key: _reduce(v.reshape(lead), reduce) for key, v in out.items()}
-
-
-def upsample_bicubic(lr, factor: int, *, batch_size: int | None = None) -> np.ndarray:
-    """Bicubic upsampling of ``(..., B, h, w)`` by an integer factor, float32, batched.
-
-    The same numbers as :func:`eo_sr.radiometry.upsample_bicubic` and PyTorch's
-    ``F.interpolate(mode="bicubic", align_corners=False)`` (Keys, a = -0.75, half-pixel
-    centres, edges replicated), computed as two matrix products per batch of images.
-
-    Parameters
-    ----------
-    lr : array_like, shape (..., B, h, w)
-    factor : int
-        Integer upsampling factor.
-    batch_size : int, optional
-        Images per torch call (default: about 16 MB of output).
-
-    Returns
-    -------
-    ndarray of float32, shape ``(..., B, h * factor, w * factor)``
-    """
-    import torch
-
-    lr = np.asarray(lr, dtype=np.float32)
-    factor = _check_factor(factor)
-    if lr.ndim < 2:
-        raise InvalidInputError(f"images need at least 2 dimensions (h, w), got shape {lr.shape}")
-    lead, (h, w) = lr.shape[:-2], lr.shape[-2:]
-    flat = lr.reshape(-1, h, w)
-    rows = torch.from_numpy(bicubic_matrix(h, factor).astype(np.float32))
-    cols = torch.from_numpy(bicubic_matrix(w, factor).T.astype(np.float32).copy())
-    out = np.empty((flat.shape[0], h * factor, w * factor), np.float32)
-    step = _chunk(batch_size, 4 * h * w * factor * factor)
-    work = _Workspace()
-    with torch.no_grad():
-        for s in range(0, flat.shape[0], step):
-            x = torch.from_numpy(flat[s:s + step])
-            wide = torch.mm(x.reshape(-1, w), cols, out=work("wide", (x.shape[0] * h, w * factor)))
-            torch.matmul(rows, wide.view(-1, h, w * factor), out=torch.from_numpy(out[s:s + step]))
-    return out.reshape(*lead, h * factor, w * factor)

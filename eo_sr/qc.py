@@ -19,6 +19,8 @@ Three more features explain why a point sits where it does:
 :func:`run_qc` computes the table, :func:`cluster` names the clusters,
 :func:`apply_rules` decides keep/drop with a reason, and :func:`keep_ids` gives the
 filtered view that training uses (``PatchDataset(store, keep=keep_ids(table))``).
+:func:`flag_shadow_neighbours` marks patches next to a cloudy patch of the same
+acquisition (shadows fall near clouds); :func:`run_qc` uses it for ``shadow_neighbour``.
 """
 from __future__ import annotations
 
@@ -139,6 +141,73 @@ def patch_features(lr: np.ndarray, hr: np.ndarray, lr_valid: np.ndarray, hr_vali
     }
 
 
+def flag_shadow_neighbours(patch_table, *, cloud_column: str = "cloud_fraction", threshold: float = 0.1,
+                           group="acquisition_id", row: str = "row", col: str = "col", connectivity: int = 8):
+    """Flag patches next to a cloudy patch of the same acquisition as likely shadowed.
+
+    Shadows fall near clouds, at a distance set by the cloud height and the sun. The seed
+    searched "for EOPatches containing observations with more than 10% cloud coverage, and
+    marked as containing shadows the neighbouring EOPatches' observations from the same time":
+    many true positives, some false ones, which a large dataset can afford.
+
+    Parameters
+    ----------
+    patch_table : pandas.DataFrame
+        One row per patch and acquisition, with the acquisition id, the patch's row and column
+        on the patch grid, and its cloud fraction.
+    cloud_column : str, optional
+        Column of cloud fractions in [0, 1] (default ``"cloud_fraction"``); NaN counts as clear.
+    threshold : float, optional
+        A patch is cloudy when its cloud fraction is above this (default 0.1, the seed's 10%).
+    group : str or list of str, optional
+        Column(s) identifying one acquisition (default ``"acquisition_id"``); only patches of the
+        same acquisition are neighbours.
+    row, col : str, optional
+        Integer patch-grid coordinates (default ``"row"``, ``"col"``).
+    connectivity : {8, 4}, optional
+        8 (default) includes diagonal neighbours; 4 only edge neighbours.
+
+    Returns
+    -------
+    flags : pandas.Series of bool
+        Indexed like ``patch_table``, named ``"shadow_suspect"``: True for patches adjacent to a
+        cloudy patch of the same acquisition. A cloudy patch is flagged only if it, too, has a
+        cloudy neighbour (filter cloudy patches on ``cloud_column`` itself).
+
+    Raises
+    ------
+    InvalidInputError
+        Missing columns, non-integer grid coordinates, or a bad connectivity.
+    """
+    import pandas as pd
+
+    if connectivity not in (4, 8):
+        raise InvalidInputError(f"connectivity must be 4 or 8, not {connectivity!r}")
+    groups = [group] if isinstance(group, str) else list(group)
+    needed = [*groups, row, col, cloud_column]
+    missing = [c for c in needed if c not in patch_table.columns]
+    if missing:
+        raise InvalidInputError(f"patch_table lacks column(s) {missing}; it has {list(patch_table.columns)} "
+                                "(set group=, row=, col=, cloud_column= to the names it uses)")
+    keys = patch_table[[*groups, row, col]].reset_index(drop=True)
+    for c in (row, col):
+        v = pd.to_numeric(keys[c], errors="coerce")
+        if v.isna().any() or not np.array_equal(v, np.round(v)):
+            raise InvalidInputError(f"column {c!r} must hold integer patch-grid coordinates")
+        keys[c] = v.astype(np.int64)
+    cloudy = keys[(pd.to_numeric(patch_table[cloud_column], errors="coerce") > threshold).to_numpy()]
+    if connectivity == 8:
+        offsets = [(dr, dc) for dr in (-1, 0, 1) for dc in (-1, 0, 1) if (dr, dc) != (0, 0)]
+    else:
+        offsets = [(-1, 0), (1, 0), (0, -1), (0, 1)]
+    shifted = pd.concat([cloudy.assign(**{row: cloudy[row] + dr, col: cloudy[col] + dc}) for dr, dc in offsets],
+                        ignore_index=True).drop_duplicates()
+    flags = pd.MultiIndex.from_frame(keys).isin(pd.MultiIndex.from_frame(shifted)) if len(shifted) \
+        else np.zeros(len(keys), bool)
+    return pd.Series(np.asarray(flags, bool), index=patch_table.index, name="shadow_suspect")
+
+
+
 def run_qc(store: str | Path, *, batch: int = 512, progress: bool = True):
     """QC features for every patch of a store, joined with its manifest.
 
@@ -159,7 +228,6 @@ def run_qc(store: str | Path, *, batch: int = 512, progress: bool = True):
     import pandas as pd
     from tqdm.auto import tqdm
 
-    from eo_sr.radiometry import flag_shadow_neighbours
     from eo_sr.store import PatchStore, open_store
 
     opened = store if isinstance(store, PatchStore) else open_store(store)

@@ -128,18 +128,18 @@ def test_metrics_leave_their_inputs_alone():
     np.testing.assert_array_equal(b, b0)
 
 
-def test_bicubic_upsampling_is_torchs_and_radiometrys():
+def test_bicubic_upsampling_is_torchs_and_the_one_image_paths():
     import torch
 
-    from eo_sr import radiometry
+    from eo_sr import bicubic
 
     lr = np.random.default_rng(3).random((5, 3, 17, 23)).astype(np.float32)
     up = M.upsample_bicubic(lr, 3, batch_size=4)
     ref = torch.nn.functional.interpolate(torch.from_numpy(lr), scale_factor=3, mode="bicubic",
                                           align_corners=False).numpy()
     np.testing.assert_allclose(up, ref, atol=2e-6)
-    np.testing.assert_allclose(up[0], radiometry.upsample_bicubic(lr[0], 3), atol=2e-6)
-    matrix = radiometry.bicubic_matrix(17, 3)
+    np.testing.assert_allclose(up[0], bicubic.upsample_bicubic(lr[0], 3), atol=2e-6)
+    matrix = bicubic.bicubic_matrix(17, 3)
     assert matrix.shape == (51, 17) and np.allclose(matrix.sum(axis=1), 1.0)
 
 

@@ -69,6 +69,45 @@ def test_block_ratios_ignore_a_bright_road_seen_slightly_apart(monkeypatch):
     assert f["min_block_ratio"][0] < 0.8
 
 
+def test_shadow_neighbours_known_answer():
+    # acquisition A on a 4 x 4 grid, cloudy patch at (1, 1); B has a cloudy patch at (3, 3)
+    rows = [("A", r, c, 0.0) for r in range(4) for c in range(4)]
+    rows += [("B", r, c, 0.0) for r in range(4) for c in range(4)]
+    table = pd.DataFrame(rows, columns=["acquisition_id", "row", "col", "cloud_fraction"])
+    table.loc[(table.acquisition_id == "A") & (table.row == 1) & (table.col == 1), "cloud_fraction"] = 0.5
+    table.loc[(table.acquisition_id == "B") & (table.row == 3) & (table.col == 3), "cloud_fraction"] = 0.2
+    table.loc[(table.acquisition_id == "B") & (table.row == 0) & (table.col == 0), "cloud_fraction"] = 0.1  # not > 0.1
+    table.index = [f"p{i}" for i in range(len(table))]
+    flags = qc.flag_shadow_neighbours(table)
+    assert flags.dtype == bool and flags.name == "shadow_suspect" and list(flags.index) == list(table.index)
+    got = {(a, r, c) for (a, r, c), f in zip(table[["acquisition_id", "row", "col"]].itertuples(index=False), flags)
+           if f}
+    expected_a = {("A", r, c) for r in range(3) for c in range(3)} - {("A", 1, 1)}  # diagonals included
+    expected_b = {("B", 2, 2), ("B", 2, 3), ("B", 3, 2)}
+    assert got == expected_a | expected_b
+    four = qc.flag_shadow_neighbours(table, connectivity=4)
+    got4 = {tuple(k) for k in table.loc[four, ["acquisition_id", "row", "col"]].itertuples(index=False)}
+    assert got4 == {("A", 0, 1), ("A", 1, 0), ("A", 1, 2), ("A", 2, 1), ("B", 2, 3), ("B", 3, 2)}
+    # two cloudy neighbours flag each other
+    table.loc[(table.acquisition_id == "A") & (table.row == 1) & (table.col == 2), "cloud_fraction"] = 0.9
+    again = qc.flag_shadow_neighbours(table)
+    assert again[(table.acquisition_id == "A") & (table.row == 1) & (table.col == 1)].all()
+
+
+def test_shadow_neighbours_group_by_several_columns_and_errors():
+    table = pd.DataFrame({"tile": ["t1", "t1", "t2"], "date": ["d1", "d1", "d1"], "r": [0, 0, 0], "c": [0, 1, 1],
+                          "cloud": [0.5, 0.0, 0.0]})
+    flags = qc.flag_shadow_neighbours(table, cloud_column="cloud", group=["tile", "date"], row="r", col="c")
+    assert flags.tolist() == [False, True, False]
+    with pytest.raises(InvalidInputError, match="lacks column"):
+        qc.flag_shadow_neighbours(table)
+    with pytest.raises(InvalidInputError, match="connectivity"):
+        qc.flag_shadow_neighbours(table, cloud_column="cloud", group="tile", row="r", col="c", connectivity=6)
+    table["r"] = [0.5, 0, 0]
+    with pytest.raises(InvalidInputError, match="integer"):
+        qc.flag_shadow_neighbours(table, cloud_column="cloud", group="tile", row="r", col="c")
+
+
 def test_run_qc_scores_every_patch(qc_store):
     out, manifest = qc_store
     table = qc.run_qc(out, progress=False)
