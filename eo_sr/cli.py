@@ -276,10 +276,10 @@ then run single steps: eo-sr demo, serve, search, match, patches (eo-sr COMMAND 
 
 #: The import names that only an extra installs, and that extra (tests/test_packaging.py keeps
 #: this in step with pyproject.toml).
-EXTRA_OF_IMPORT = {"torch": "ml", "sklearn": "ml", "skimage": "ml", "zarr": "ml",
+EXTRA_OF_IMPORT = {"torch": "ml", "sklearn": "ml", "zarr": "ml",
                    "matplotlib": "notebooks", "ipywidgets": "notebooks", "leafmap": "notebooks",
                    "ipyleaflet": "notebooks", "bqplot": "notebooks", "jupyterlab": "notebooks",
-                   "voila": "notebooks", "papermill": "notebooks", "IPython": "notebooks"}
+                   "voila": "notebooks"}
 
 
 def _missing_extra_message(exc: ModuleNotFoundError) -> str | None:
