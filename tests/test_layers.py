@@ -112,3 +112,16 @@ def test_each_layer_module_exists_or_is_planned(name):
     planned = {"learn", "evaluate", "landcover"}  # rooms for the second half, named in DESIGN.md
     exists = (PACKAGE / f"{name}.py").is_file() or (PACKAGE / name / "__init__.py").is_file()
     assert exists or name in planned, f"eo_sr.{name} is in a layer but does not exist"
+
+
+def test_no_private_name_is_imported_from_another_module():
+    """A leading underscore means "this module's own": another module that needs it gets a public name."""
+    offenders = []
+    for path in modules():
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("eo_sr"):
+                private = [a.name for a in node.names if a.name.startswith("_") and a.name != "__version__"]
+                if private:
+                    offenders.append(f"{path.relative_to(PACKAGE.parent)}:{node.lineno} from {node.module} import "
+                                     f"{', '.join(private)}")
+    assert not offenders, "\n".join(offenders)

@@ -35,7 +35,7 @@ AOI_COLOR = "#222222"
 # ----------------------------------------------------------------- the table
 
 
-def _item_dicts(items) -> list[dict]:
+def item_dicts(items) -> list[dict]:
     """Turn an ItemCollection, a FeatureCollection dict, an Item, or a list of
     Items / item dicts into a list of item dicts."""
     if isinstance(items, Mapping):
@@ -92,7 +92,7 @@ def footprints_frame(items):
             raise InvalidInputError(f"the GeoDataFrame lacks the columns {missing}; make it with footprints_frame()")
         return items
     rows = []
-    for d in _item_dicts(items):
+    for d in item_dicts(items):
         props = d.get("properties") or {}
         when = props.get("datetime") or props.get("start_datetime")
         cloud, gsd = props.get("eo:cloud_cover"), props.get("gsd")
@@ -150,7 +150,7 @@ def _layer_alpha(geoms, total: float) -> float:
     return float(1.0 - (1.0 - min(max(total, 0.0), 1.0)) ** (1.0 / stack))
 
 
-def _aoi_geometry(aoi):
+def aoi_geometry(aoi):
     """A shapely geometry from a geometry, a GeoJSON dict or a ``[w, s, e, n]`` box."""
     from shapely.geometry import box, shape
     from shapely.geometry.base import BaseGeometry
@@ -179,7 +179,7 @@ def _polygons(geom):
     return []
 
 
-def _view(bounds, *, width_px: int, height_px: int) -> tuple[tuple[float, float], int]:
+def map_view(bounds, *, width_px: int, height_px: int) -> tuple[tuple[float, float], int]:
     """Centre (lat, lon) and the largest web-map zoom that shows ``bounds`` in a
     ``width_px`` x ``height_px`` map (no front-end needed, unlike ``fit_bounds``)."""
     w, s, e, n = bounds
@@ -261,11 +261,11 @@ def footprint_map(items, *, aoi=None, colors: Mapping[str, str] | None = None, h
     import leafmap
 
     frame = footprints_frame(items)
-    aoi = _aoi_geometry(aoi)
+    aoi = aoi_geometry(aoi)
     bounds = aoi.bounds if aoi is not None else tuple(frame.total_bounds)
     if not frame.empty and aoi is None and not all(map(math.isfinite, bounds)):
         raise InvalidInputError("cannot place the map: the footprints have no finite bounds")
-    center, zoom = _view(bounds if all(map(math.isfinite, bounds)) else (-180, -60, 180, 60),
+    center, zoom = map_view(bounds if all(map(math.isfinite, bounds)) else (-180, -60, 180, 60),
                          width_px=width, height_px=height)
     with warnings.catch_warnings():  # leafmap hands its own options on to ipyleaflet, which warns
         warnings.filterwarnings("ignore", "Passing unrecognized arguments", DeprecationWarning)
@@ -343,7 +343,7 @@ def plot_footprints(items, *, aoi=None, ax=None, colors: Mapping[str, str] | Non
     from matplotlib.patches import Patch, Polygon
 
     frame = footprints_frame(items)
-    aoi = _aoi_geometry(aoi)
+    aoi = aoi_geometry(aoi)
     if ax is None:
         _, ax = plt.subplots(figsize=(7, 6))
     handles = []
@@ -356,10 +356,10 @@ def plot_footprints(items, *, aoi=None, ax=None, colors: Mapping[str, str] | Non
                                      facecolor=(*_rgb(style["color"]), alpha), edgecolor=style["color"]))
         handles.append(Patch(facecolor=(*_rgb(style["color"]), 0.25), edgecolor=style["color"],
                              label=style["label"]))
-    return _finish_lonlat_axes(ax, aoi, frame.total_bounds, handles, title=title, legend=legend, margin=0.04)
+    return finish_lonlat_axes(ax, aoi, frame.total_bounds, handles, title=title, legend=legend, margin=0.04)
 
 
-def _finish_lonlat_axes(ax, aoi, bounds, handles: list, *, title, legend: bool, margin: float):
+def finish_lonlat_axes(ax, aoi, bounds, handles: list, *, title, legend: bool, margin: float):
     """Draw the AOI (dashed), then set up longitude/latitude axes and the legend beside them."""
     from matplotlib.lines import Line2D
 

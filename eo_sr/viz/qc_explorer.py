@@ -578,13 +578,13 @@ class QCExplorer(widgets.VBox):
         import ipyleaflet
         import leafmap
 
-        from eo_sr.viz.maps import _view
+        from eo_sr.viz.maps import map_view
 
         m = self.reader.manifest
         boxes = [_box_lonlat((m["left"].min(), m["bottom"].min(), m["right"].max(), m["top"].max()), crs)
                  for crs in m["crs"].unique()] if len(m) else []
         bounds = boxes[0].bounds if boxes else (-1, -1, 1, 1)
-        center, zoom = _view(bounds, width_px=500, height_px=self.map_height)
+        center, zoom = map_view(bounds, width_px=500, height_px=self.map_height)
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", "Passing unrecognized arguments", DeprecationWarning)
             fmap = leafmap.Map(center=center, zoom=zoom, height=f"{self.map_height}px", draw_control=False,
@@ -731,7 +731,7 @@ class QCExplorer(widgets.VBox):
         self._mark_current()
 
     def _show_images(self, patch_id: str) -> None:
-        from eo_sr.viz.widgets import _figure, show_figure
+        from eo_sr.viz.widgets import new_figure, show_figure
 
         if patch_id in self._pngs:
             import base64
@@ -740,14 +740,14 @@ class QCExplorer(widgets.VBox):
                                     "data": {"image/png": base64.b64encode(self._pngs[patch_id]).decode("ascii"),
                                              "text/plain": f"<Figure: {patch_id}>"}},)
             return
-        fig = _figure(self.figsize)
+        fig = new_figure(self.figsize)
         axes = fig.subplots(1, 4)
         show_patch_pair(self.reader, patch_id, axes=axes)
         fig.suptitle(patch_id, fontsize="medium")
         self._pngs[patch_id] = show_figure(self.images, fig)
 
     def _show_map(self, patch_id: str) -> None:
-        from eo_sr.viz.maps import _view
+        from eo_sr.viz.maps import map_view
 
         row = self.reader.row(patch_id)
         crs = row["crs"]
@@ -765,7 +765,7 @@ class QCExplorer(widgets.VBox):
                                  scene_rows["top"].max()), crs)
             self.scene_layer.name = "HR scene (extent of its patches)"
         self.scene_layer.data = _collection([_feature(scene, hr_id=row["hr_id"])])
-        _, zoom = _view(scene.bounds, width_px=480, height_px=self.map_height)
+        _, zoom = map_view(scene.bounds, width_px=480, height_px=self.map_height)
         self.map.center = (float(poly.centroid.y), float(poly.centroid.x))
         self.map.zoom = zoom
 
@@ -822,9 +822,9 @@ class QCExplorer(widgets.VBox):
             self._draw_static_scatter()
 
     def _draw_static_scatter(self) -> None:
-        from eo_sr.viz.widgets import _figure, show_figure
+        from eo_sr.viz.widgets import new_figure, show_figure
 
-        fig = _figure((5.6, 4.2))
+        fig = new_figure((5.6, 4.2))
         ax = fig.add_subplot()
         plot_qc_scatter(self.table, ax=ax, highlight=[self.current] if self.current else None,
                         title="SSIM against PSNR (HR vs bicubic LR)")
@@ -876,13 +876,13 @@ class QCExplorer(widgets.VBox):
         return apply_decisions(self.table, self.decisions)
 
     def _show_status(self, text: str | None = None, *, kind: str = "info") -> None:
-        from eo_sr.viz.widgets import _message
+        from eo_sr.viz.widgets import message_html
 
         n = len(self.decisions)
         drops = sum(d["decision"] == "drop" for d in self.decisions.values())
         summary = (f"{n} decision(s): {n - drops} keep, {drops} drop; "
                    f"{len(self._unsaved)} unsaved" if n else "no decision yet")
-        self.status.value = _message((f"{text}<br>" if text else "") + summary, kind=kind)
+        self.status.value = message_html((f"{text}<br>" if text else "") + summary, kind=kind)
 
     # ------------------------------------------------------------- app
 

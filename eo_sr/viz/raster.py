@@ -463,17 +463,17 @@ def patch_map(manifest, *, aoi=None, colors: Mapping[str, str] | None = None, he
     import leafmap
     from shapely.geometry import mapping
 
-    from eo_sr.viz.maps import AOI_COLOR, _aoi_geometry, _view
+    from eo_sr.viz.maps import AOI_COLOR, aoi_geometry, map_view
 
     frame = patches_frame(manifest)
-    aoi = _aoi_geometry(aoi)
+    aoi = aoi_geometry(aoi)
     if aoi is not None:
         bounds = aoi.bounds
     elif len(frame):
         bounds = tuple(frame.total_bounds)
     else:
         raise InvalidInputError("the manifest has no patch and no aoi was given: nothing to place the map on")
-    center, zoom = _view(bounds, width_px=width, height_px=height)
+    center, zoom = map_view(bounds, width_px=width, height_px=height)
     with warnings.catch_warnings():  # leafmap hands its own options on to ipyleaflet, which warns
         warnings.filterwarnings("ignore", "Passing unrecognized arguments", DeprecationWarning)
         m = leafmap.Map(center=center, zoom=zoom, height=f"{height}px", draw_control=False,
@@ -513,10 +513,10 @@ def plot_patch_splits(manifest, *, aoi=None, ax=None, colors: Mapping[str, str] 
     from matplotlib.patches import Patch, Polygon
     from matplotlib.ticker import MaxNLocator
 
-    from eo_sr.viz.maps import _aoi_geometry, _finish_lonlat_axes
+    from eo_sr.viz.maps import aoi_geometry, finish_lonlat_axes
 
     frame = patches_frame(manifest)
-    aoi = _aoi_geometry(aoi)
+    aoi = aoi_geometry(aoi)
     if ax is None:
         _, ax = plt.subplots(figsize=(7, 6))
     handles = []
@@ -526,6 +526,6 @@ def plot_patch_splits(manifest, *, aoi=None, ax=None, colors: Mapping[str, str] 
             ax.add_patch(Polygon(list(geom.exterior.coords), closed=True, facecolor=color, alpha=0.35,
                                  edgecolor=color, linewidth=0.8, zorder=2))
         handles.append(Patch(facecolor=color, alpha=0.6, edgecolor=color, label=f"{split} ({len(sub)})"))
-    _finish_lonlat_axes(ax, aoi, frame.total_bounds, handles, title=title, legend=legend, margin=0.03)
+    finish_lonlat_axes(ax, aoi, frame.total_bounds, handles, title=title, legend=legend, margin=0.03)
     ax.xaxis.set_major_locator(MaxNLocator(nbins=5))
     return ax

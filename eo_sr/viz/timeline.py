@@ -116,10 +116,10 @@ def timeline_frame(scenes):
         else:
             frame["tile"] = [_tile_of_id(i) for i in frame["id"]]
     else:
-        from eo_sr.viz.maps import _item_dicts
+        from eo_sr.viz.maps import item_dicts
 
         rows = []
-        for d in _item_dicts(scenes):
+        for d in item_dicts(scenes):
             props = d.get("properties") or {}
             cloud = props.get("eo:cloud_cover")
             rows.append({

@@ -59,13 +59,13 @@ def show_figure(output: widgets.Output, fig, *, dpi: int = 80) -> bytes:
     return png
 
 
-def _figure(figsize):
+def new_figure(figsize):
     from matplotlib.figure import Figure
 
     return Figure(figsize=figsize, layout="constrained")
 
 
-def _message(text: str, *, kind: str = "info") -> str:
+def message_html(text: str, *, kind: str = "info") -> str:
     colors = {"info": "#f4f4f4", "ok": "#e8f5e9", "error": "#fdecea"}
     return (f'<div style="background:{colors[kind]};padding:6px 10px;border-radius:4px;'
             f'font-family:sans-serif;line-height:1.4">{text}</div>')
@@ -95,7 +95,7 @@ def describe_pair(lr: str, hr: str, *, tolerance: float = 0.05):
     try:
         check = sensors.check_pair(lr, hr, tolerance=tolerance)
     except EoSrError as err:
-        return None, _message(f"<b>{html.escape(lr)} &rarr; {html.escape(hr)}: not a usable pair.</b><br>"
+        return None, message_html(f"<b>{html.escape(lr)} &rarr; {html.escape(hr)}: not a usable pair.</b><br>"
                               f"{html.escape(str(err))}", kind="error")
     rows = []
     for name, (lb, hb) in check.band_pairs.items():
@@ -112,7 +112,7 @@ def describe_pair(lr: str, hr: str, *, tolerance: float = 0.05):
             f"= {check.factor ** 2} HR pixels)<br>{table}")
     if notes:
         text += f"warnings:<ul style='margin:0'>{notes}</ul>"
-    return check, _message(text, kind="ok")
+    return check, message_html(text, kind="ok")
 
 
 class PairChooser(widgets.VBox):
@@ -245,14 +245,14 @@ class SearchExplorer(widgets.VBox):
             items = self.search()
         except EoSrError as err:
             self.items, self.counts = None, {}
-            self.count.value = _message(f"search failed: {html.escape(str(err))}", kind="error")
+            self.count.value = message_html(f"search failed: {html.escape(str(err))}", kind="error")
             return
         self.items = items
         self.counts = {c: sum(1 for it in items if it.collection_id == c) for c in self.collections}
         limit = "no cloud limit" if self.cloud.value >= 100 else f"cloud cover &le; {self.cloud.value:g} %"
         per = ", ".join(f"{html.escape(c)}: {n}" for c, n in self.counts.items())
-        self.count.value = _message(f"<b>{len(items)} scenes</b> from {start} to {end}, {limit} ({per})")
-        fig = _figure(self.figsize)
+        self.count.value = message_html(f"<b>{len(items)} scenes</b> from {start} to {end}, {limit} ({per})")
+        fig = new_figure(self.figsize)
         ax = fig.add_subplot()
         plot_footprints(items, aoi=self.aoi, ax=ax, title=f"{len(items)} footprints, {start} to {end}")
         show_figure(self.output, fig)
@@ -330,8 +330,8 @@ class MatchExplorer(widgets.VBox):
         text = f"max {days:g} days, cloud &le; {cloud:g} %: " + ", ".join(parts)
         if reasons:
             text += f"<ul style='margin:0'>{reasons}</ul>"
-        self.counts.value = _message(text)
-        fig = _figure(self.figsize)
+        self.counts.value = message_html(text)
+        fig = new_figure(self.figsize)
         ax = fig.add_subplot()
         plot_timeline(self._hr_t, self._lr_t, pairs=result, candidates=result, report=result, max_days=days,
                       max_cloud_cover=cloud, ax=ax, title=None)
@@ -483,7 +483,7 @@ class MatchChooser(widgets.VBox):
         if self._candidates:
             self._on_scene()
         else:
-            self.table.value = _message("No HR scene has several matching LR scenes: nothing to choose.")
+            self.table.value = message_html("No HR scene has several matching LR scenes: nothing to choose.")
         self._show_table()
 
     def _on_scene(self, change=None) -> None:
@@ -525,7 +525,7 @@ class MatchChooser(widgets.VBox):
         key = (hr_id, lr_id)
         if key not in self._pngs:
             info = self.describe(hr_id, lr_id)
-            fig = _figure(self.figsize)
+            fig = new_figure(self.figsize)
             plot_hr_lr(self._items[hr_id], self._items[lr_id], fig=fig, max_size=self._max_size, infos=[info])
             self._pngs[key] = show_figure(self.output, fig)
         else:
@@ -559,8 +559,8 @@ class MatchChooser(widgets.VBox):
             return
         frame = self.choices_frame()
         if frame.empty:
-            self.table.value = _message("No choice recorded yet: pick an LR scene and press the button.")
+            self.table.value = message_html("No choice recorded yet: pick an LR scene and press the button.")
         else:
-            self.table.value = _message(f"<b>{len(frame)} of {len(self._candidates)} choices recorded</b>"
+            self.table.value = message_html(f"<b>{len(frame)} of {len(self._candidates)} choices recorded</b>"
                                         + frame.to_html(index=False, border=0))
 
