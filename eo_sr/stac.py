@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit, urlunsplit
 
-from eo_sr.errors import CatalogError, EoSrError, InvalidInputError, UnknownNameError
+from eo_sr.errors import CatalogError, EoSrError, InvalidInputError, NotFoundError, UnknownNameError
 
 logger = logging.getLogger(__name__)
 
@@ -935,8 +935,10 @@ def read_items(path: str | Path):
 
     path = Path(path)
     if not path.is_file():
-        raise InvalidInputError(f"{path} not found: write it with 'eo-sr search ... --out DIR' (DIR/NAME.ndjson)"
-                                if not path.exists() else f"{path} is a folder, not a file of STAC items")
+        if not path.exists():
+            raise NotFoundError(f"{path} not found: write it with 'eo-sr search ... --out DIR --name NAME' "
+                                "(it writes DIR/NAME.ndjson)")
+        raise InvalidInputError(f"{path} is a folder, not a file of STAC items")
     try:
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError:

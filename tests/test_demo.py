@@ -16,7 +16,7 @@ from eo_sr.demo import acquisition as acq
 from eo_sr.demo import landscape as ls
 from eo_sr.demo import scenario as sc
 from eo_sr.demo import world as wd
-from eo_sr.errors import InvalidInputError, UnknownNameError
+from eo_sr.errors import InvalidInputError, NotFoundError, UnknownNameError
 
 
 def _read(href: str) -> np.ndarray:
@@ -76,7 +76,7 @@ def test_bad_size_or_seed_is_a_clear_error(tmp_path, size, seed, error):
 
 
 def test_open_world_rejects_a_folder_without_a_world(tmp_path):
-    with pytest.raises(InvalidInputError, match="no demo world"):
+    with pytest.raises(NotFoundError, match="no demo world"):
         demo.open_world(tmp_path)
 
 

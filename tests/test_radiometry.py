@@ -12,7 +12,7 @@ from scipy import ndimage
 from skimage.exposure import match_histograms as sk_match
 
 from eo_sr import radiometry as rad
-from eo_sr.errors import InvalidInputError
+from eo_sr.errors import InvalidInputError, NotFoundError
 
 # ---------------------------------------------------------------------------------------------
 # realistic data
@@ -528,7 +528,7 @@ def test_normalisation_errors(scenes):
         rad.compute_norm_stats([image, image[:3]])
     with pytest.raises(InvalidInputError, match="NormStats"):
         rad.NormStats.from_dict({"method": "percentile"})
-    with pytest.raises(InvalidInputError, match="not found"):
+    with pytest.raises(NotFoundError, match="not found"):
         rad.NormStats.load("/nonexistent/stats.json")
 
 

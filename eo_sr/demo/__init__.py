@@ -19,7 +19,7 @@ from pathlib import Path
 
 from eo_sr.paths import cache_dir
 from eo_sr.demo.scenario import MATCH_CRITERIA, SIZES, check_size_and_seed
-from eo_sr.errors import InvalidInputError
+from eo_sr.errors import InvalidInputError, NotFoundError
 
 __all__ = ["DemoWorld", "generate", "open_world", "serve_world", "SIZES", "MATCH_CRITERIA",
            "LR_COLLECTION", "HR_COLLECTION"]
@@ -125,7 +125,7 @@ def open_world(root: str | Path) -> DemoWorld:
     """Open a world generated earlier; raise if the folder does not hold one."""
     root = Path(root)
     if not (root / "truth.json").is_file():
-        raise InvalidInputError(f"{root} holds no demo world (no truth.json); create one with eo_sr.demo.generate()")
+        raise NotFoundError(f"{root} holds no demo world (no truth.json); create one with eo_sr.demo.generate()")
     return DemoWorld(root.resolve())
 
 

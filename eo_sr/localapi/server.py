@@ -60,7 +60,7 @@ from typing import IO, Any, Iterable, Iterator
 from eo_sr.paths import cache_dir
 from eo_sr.localapi.processes import (OWNER_FILE, Watchdog, free_port, owner_alive, pid_alive, stop_pid,
                                      write_owner)
-from eo_sr.errors import InvalidInputError, ServerError
+from eo_sr.errors import InvalidInputError, NotFoundError, ServerError
 
 __all__ = ["LocalStacServer", "serve", "find_postgres_bindir"]
 
@@ -178,7 +178,7 @@ def _to_dict(obj: Any, kind: str) -> dict:
 
 def _read_ndjson(path: Path) -> Iterator[dict]:
     if not path.is_file():
-        raise InvalidInputError(f"Items file {path} does not exist.")
+        raise NotFoundError(f"Items file {path} does not exist.")
     with open(path, encoding="utf-8") as f:
         for lineno, line in enumerate(f, 1):
             line = line.strip()

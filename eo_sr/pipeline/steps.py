@@ -17,7 +17,7 @@ import os
 import tempfile
 from pathlib import Path
 
-from eo_sr.errors import InvalidInputError
+from eo_sr.errors import InvalidInputError, NotFoundError
 
 __all__ = ["check_output_dir", "search_to_files", "match_to_files", "patches_from_matches",
            "MATCH_FILES"]
@@ -121,7 +121,7 @@ def patches_from_matches(match_dir: str | Path, out: str | Path, *, config=None,
     match_dir = Path(match_dir)
     missing = [n for n in ("pairs.parquet", "hr_scenes.ndjson", "lr_scenes.ndjson") if not (match_dir / n).is_file()]
     if missing:
-        raise InvalidInputError(f"{match_dir} lacks {', '.join(missing)}: run 'eo-sr match --hr HR.ndjson --lr "
+        raise NotFoundError(f"{match_dir} lacks {', '.join(missing)}: run 'eo-sr match --hr HR.ndjson --lr "
                                 f"LR.ndjson --out {match_dir}' first (it writes them)")
     check_output_dir(out, what="patch store folder")
     items = {it.id: it for name in ("hr_scenes", "lr_scenes") for it in stac.read_items(match_dir / f"{name}.ndjson")}

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 import eo_sr._arrays as arrays
-from eo_sr.errors import InvalidInputError
+from eo_sr.errors import InvalidInputError, NotFoundError
 
 __all__ = ["NormStats", "compute_norm_stats", "denormalize", "normalize"]
 
@@ -125,7 +125,7 @@ class NormStats:
         """Read statistics written by :meth:`save`."""
         path = Path(path)
         if not path.is_file():
-            raise InvalidInputError(f"{path} not found: compute the statistics with compute_norm_stats and save them")
+            raise NotFoundError(f"{path} not found: compute the statistics with compute_norm_stats and save them")
         try:
             data = json.loads(path.read_text())
         except json.JSONDecodeError as err:
