@@ -396,9 +396,7 @@ def _save_norm_stats(out: Path, manifest, config: PatchConfig) -> None:
     if n == 0:
         target.unlink(missing_ok=True)
         return
-    import zarr
-
-    train = zarr.open_group(str(out / "train.zarr"), mode="r")
+    train = store_io.open_store(out).arrays("train")
     stats = {}
     for name, data, valid in (("lr", train["lr"][:, 0], train["lr_valid"][:, 0]),
                               ("hr", train["hr"][:], train["hr_valid"][:])):

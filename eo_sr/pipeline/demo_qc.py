@@ -48,10 +48,8 @@ def prepare_demo_qc(size: str = "default", *, seed: int = 0, lr_size: int | None
     InvalidInputError
         The store in the cache was built with another ``lr_size``.
     """
-    import pandas as pd
-
     from eo_sr import demo, matching, patches, qc
-    from eo_sr.store import read_config
+    from eo_sr.store import open_store, read_config
 
     world = demo.generate(size, seed=seed, progress=progress)
     store = demo_store_dir(size, seed)
@@ -62,7 +60,7 @@ def prepare_demo_qc(size: str = "default", *, seed: int = 0, lr_size: int | None
         raise InvalidInputError(f"{store} holds patches of {built.get('lr_size')} LR pixels, not {config.lr_size}: "
                                 "pass that lr_size, or delete the folder to build it again")
     if manifest_path.is_file() and patches.is_current(store, config):
-        manifest = pd.read_parquet(manifest_path)
+        manifest = open_store(store).manifest
     else:
         result = matching.match_scenes(world.items(demo.HR_COLLECTION), world.items(demo.LR_COLLECTION),
                                        **demo.MATCH_CRITERIA)
