@@ -16,8 +16,8 @@ from eo_sr.errors import EoSrError
 
 __version__ = "0.1.0"
 
-_SUBMODULES = {"bicubic", "cli", "dataset", "demo", "errors", "grid", "loading", "localapi", "matching", "metrics", "paths",
-               "patches", "pipeline", "qc", "radiometry", "sensors", "stac", "viz"}
+_SUBMODULES = {"apps", "bicubic", "cli", "dataset", "demo", "errors", "grid", "loading", "localapi", "matching",
+               "metrics", "paths", "patches", "pipeline", "qc", "radiometry", "sensors", "stac", "store", "viz"}
 
 __all__ = ["EoSrError", "__version__", *sorted(_SUBMODULES)]
 

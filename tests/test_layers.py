@@ -125,3 +125,11 @@ def test_no_private_name_is_imported_from_another_module():
                     offenders.append(f"{path.relative_to(PACKAGE.parent)}:{node.lineno} from {node.module} import "
                                      f"{', '.join(private)}")
     assert not offenders, "\n".join(offenders)
+
+
+def test_the_package_lists_every_module_lazily():
+    import eo_sr
+
+    top = {top_level(p) for p in modules()} - {None}
+    public = {m for m in top if not m.startswith("_")}
+    assert public <= set(eo_sr.__all__), sorted(public - set(eo_sr.__all__))
