@@ -118,6 +118,7 @@ def cmd_patches(args) -> int:
     from eo_sr import patches
     from eo_sr.pipeline.steps import patches_from_matches
 
+    _require_extra("ml")
     if args.max_pairs is not None and args.max_pairs < 1:
         raise EoSrError(f"--max-pairs must be at least 1, got {args.max_pairs} (leave it out for all pairs)")
     config = patches.PatchConfig(lr_size=args.lr_size, frames=args.frames)
@@ -132,6 +133,8 @@ def cmd_qc_app(args) -> int:
 
     from eo_sr.apps.qc_app import launch_qc_app
 
+    _require_extra("ml")
+    _require_extra("notebooks")
     size = args.size or os.environ.get("EO_SR_QC_SIZE") or "default"
     print(f"preparing the demo patch store and its QC table ({size}, seed {args.seed}) ...")
     sys.stdout.flush()
@@ -167,6 +170,7 @@ def cmd_quickstart(args) -> int:
     from eo_sr.paths import cache_dir
     from eo_sr.pipeline.steps import check_output_dir, match_to_files, patches_from_matches, search_to_files
 
+    _require_extra("ml")  # the patch step needs it: say so before a minute of work
     out = check_output_dir(Path(args.out) if args.out else
                            cache_dir("runs", f"quickstart-{args.size}-seed{args.seed}"))
     t0 = time.perf_counter()
@@ -289,6 +293,15 @@ def _missing_extra_message(exc: ModuleNotFoundError) -> str | None:
         return None
     return (f"this step needs {top}, which the '{extra}' extra installs: pip install 'eo-sr[{extra}]' "
             f"(in a source checkout: pip install -e '.[{extra}]', or bash .ci/setup)")
+
+
+def _require_extra(extra: str) -> None:
+    """Check up front that an extra is installed, so a step fails before it writes anything."""
+    import importlib.util
+
+    for name, of in EXTRA_OF_IMPORT.items():
+        if of == extra and importlib.util.find_spec(name) is None:
+            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
 
 
 def _on_sigterm(signum, frame):

@@ -169,6 +169,7 @@ def test_search_and_match_need_no_extra_and_patches_names_its_extra(tmp_path, ca
     proc = _without_extras("patches", "--matches", "matches", "--out", "store", cwd=tmp_path, cache=cache_root)
     assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
     assert "pip install 'eo-sr[ml]'" in proc.stderr
+    assert not (tmp_path / "store").exists(), "the step wrote before it found the extra missing"
 
 
 def test_a_missing_extra_of_the_notebooks_is_named(tmp_path):
