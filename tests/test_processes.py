@@ -53,16 +53,21 @@ def _clusters_of(pid: int) -> list[Path]:
     return found
 
 
-def _start_serve(cache: Path):
+def _run_until(args, cache: Path, marker: str, timeout: float):
+    """Start ``eo-sr ARGS`` and read its output until a line holds ``marker``."""
     env = {**os.environ, "EO_SR_CACHE": str(cache)}
-    proc = subprocess.Popen([*EO_SR, "serve", "--size", "tiny"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, env=env)
-    text, deadline = "", time.monotonic() + 120
-    while "processes:" not in text and time.monotonic() < deadline:
+    proc = subprocess.Popen([*EO_SR, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    text, deadline = "", time.monotonic() + timeout
+    while marker not in text and time.monotonic() < deadline:
         line = proc.stdout.readline()
         if not line and proc.poll() is not None:
-            pytest.fail(f"eo-sr serve exited: {proc.stderr.read()}")
+            pytest.fail(f"eo-sr {args[0]} exited: {proc.stderr.read()}")
         text += line
+    return proc, text
+
+
+def _start_serve(cache: Path):
+    proc, text = _run_until(["serve", "--size", "tiny"], cache, "processes:", 120)
     port = int(re.search(r"127\.0\.0\.1:(\d+)", text).group(1))
     api, pg = map(int, re.search(r"API pid (\d+), PostgreSQL pid (\d+)", text).groups())
     return proc, port, api, pg
@@ -183,15 +188,7 @@ def _children(pid: int) -> list[int]:
 @pytest.mark.server
 @pytest.mark.parametrize("how", ["SIGTERM", "SIGKILL"])
 def test_qc_app_leaves_no_jupyterlab_running(cache, how):
-    env = {**os.environ, "EO_SR_CACHE": str(cache)}
-    proc = subprocess.Popen([*EO_SR, "qc-app", "--size", "tiny"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, env=env)
-    text, deadline = "", time.monotonic() + 300
-    while "QC app:" not in text and time.monotonic() < deadline:
-        line = proc.stdout.readline()
-        if not line and proc.poll() is not None:
-            pytest.fail(f"eo-sr qc-app exited: {proc.stderr.read()}")
-        text += line
+    proc, text = _run_until(["qc-app", "--size", "tiny"], cache, "QC app:", 300)
     port = int(re.search(r"127\.0\.0\.1:(\d+)/voila", text).group(1))
     lab = [c for c in _children(proc.pid) if b"jupyterlab" in Path(f"/proc/{c}/cmdline").read_bytes()]
     assert lab, "no JupyterLab child found"
