@@ -8,6 +8,7 @@ The build time is printed (``pytest -s`` or the ``-rA`` summary shows it).
 """
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -115,6 +116,23 @@ def test_notebook_pages_embed_their_executed_figures(built_book, name):
         assert png.stat().st_size > 1000, f"{name}: {src} is (nearly) empty"
     # Executed with no error output (allow_errors is false, but check what readers see).
     assert "output traceback" not in html and "Traceback (most recent call last)" not in html
+
+
+# How myst-nb renders a cell tagged "hide-cell" (or "hide-input"): its code (and output) folded
+# into a <details> element whose summary is the cell's prompt ("Show solution" in the notebooks).
+SOLUTION_TOGGLE = re.compile(r'<div class="cell tag_hide-(?:cell|input)\b[^"]*">\s*'
+                             r'<details class="[^"]*\bhide above-input\b[^"]*">\s*<summary[^>]*>')
+
+
+@pytest.mark.parametrize("name", _notebook_chapters())
+def test_exercise_solutions_are_folded_behind_a_toggle(built_book, name):
+    nb = json.loads((BOOK / f"{name}.ipynb").read_text(encoding="utf-8"))
+    solutions = [c for c in nb["cells"] if c["cell_type"] == "code"
+                 and {"hide-cell", "hide-input"} & set(c["metadata"].get("tags", []))]
+    html = (built_book["html"] / f"{name}.html").read_text(encoding="utf-8")
+    toggles = SOLUTION_TOGGLE.findall(html)
+    assert solutions, f"{name}: no hidden exercise solution cell"
+    assert len(toggles) == len(solutions), f"{name}: {len(solutions)} hidden cells, but {len(toggles)} toggles"
 
 
 def test_glossary_defines_the_terms_that_pages_use(built_book):

@@ -5,6 +5,15 @@ The template (see DESIGN.md): one ``#`` title in the first cell; ``## Overview``
 ``## Prerequisites`` with a Concepts | Importance | Notes table and a "Time to learn"
 line; the step itself; ``## Exercises`` with hidden solutions; ``## Summary``;
 ``## What's next``; and a code cell tagged ``parameters``.
+
+An exercise's solution is a code cell right after it, so that it runs with the notebook
+(here at small parameters, in the book at the default ones), tagged ``hide-cell``: myst-nb,
+which builds the book, folds its code and output behind a toggle. The cells also carry
+``"mystnb": {"code_prompt_show": "Show solution", "code_prompt_hide": "Hide solution"}`` (the
+toggle's label) and ``"jupyter": {"source_hidden": true, "outputs_hidden": true}`` (JupyterLab
+collapses them too). What a solution shows may be discussed in a markdown
+``<details><summary>Answer</summary>`` block after it. A solution written as a fenced
+``python`` block in markdown (never run, so never checked) fails.
 """
 from __future__ import annotations
 
@@ -96,6 +105,50 @@ def _section_text(nb, title: str) -> str:
     return "\n".join(text)
 
 
+def _section_cells(nb, title: str) -> list:
+    """The cells of a level-2 section: from the markdown cell with its heading up to the
+    cell with the next level-2 heading."""
+    cells, inside = [], False
+    for cell in nb.cells:
+        if cell.cell_type == "markdown":
+            headings = [line.lstrip("#").strip() for line in _markdown_lines(cell.source)
+                        if re.match(r"^##\s+", line)]
+            if headings:
+                inside = headings[-1] == title
+                if inside:
+                    cells.append(cell)
+                continue
+        if inside:
+            cells.append(cell)
+    return cells
+
+
+# The cell tags that make myst-nb (Jupyter Book 1) hide a cell behind a toggle: "hide-cell"
+# folds code and output (an output would give the answer away), "hide-input" only the code.
+SOLUTION_TAGS = {"hide-cell", "hide-input"}
+PYTHON_FENCE = re.compile(r"^[ \t]*(`{3,}|~{3,})[ \t]*\{?(python3?|py|ipython3?|code-cell)\b", re.M)
+
+
+def _exercise_problems(nb) -> list[str]:
+    """Why the Exercises section does not hold its solutions as hidden, runnable code cells."""
+    cells = _section_cells(nb, "Exercises")
+    problems = []
+    for cell in cells:
+        if cell.cell_type == "markdown" and PYTHON_FENCE.search(cell.source):
+            first = next(line for line in cell.source.splitlines() if line.strip())
+            problems.append(f"markdown cell {cell.get('id')} ({first[:40]!r}...) holds a python code block: "
+                            "make the solution a code cell tagged 'hide-cell', so that it runs")
+        elif cell.cell_type == "code" and not SOLUTION_TAGS & set(cell.metadata.get("tags", [])):
+            problems.append(f"solution cell {cell.get('id')} is not hidden: tag it 'hide-cell'")
+    if not any(c.cell_type == "code" for c in cells):
+        problems.append("the Exercises section has no solution code cell")
+    return problems
+
+
+def _solution_cells(nb) -> list:
+    return [c for c in _section_cells(nb, "Exercises") if c.cell_type == "code"]
+
+
 def _parameters_cells(nb):
     return [c for c in nb.cells if c.cell_type == "code" and "parameters" in c.metadata.get("tags", [])]
 
@@ -158,6 +211,39 @@ def test_notebook_follows_the_template(path):
     params = _parameters_cells(nb)
     assert len(params) == 1, "exactly one code cell tagged 'parameters'"
     ast.parse(params[0].source)
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
+def test_exercise_solutions_are_hidden_code_cells(path):
+    problems = _exercise_problems(_read(path))
+    assert not problems, "\n".join(problems)
+
+
+def _exercises_notebook(*cells):
+    v4 = nbformat.v4
+    return v4.new_notebook(cells=[v4.new_markdown_cell("# Title"), *cells,
+                                  v4.new_markdown_cell("## Summary\n\n```python\nprint('not an exercise')\n```")])
+
+
+def test_exercise_check_refuses_solutions_in_markdown():
+    v4 = nbformat.v4
+    old_style = _exercises_notebook(v4.new_markdown_cell(
+        "## Exercises\n\n1. How many?\n\n<details><summary>Solution</summary>\n\n```python\nlen(items)\n```\n\n"
+        "</details>"))
+    assert any("python code block" in p for p in _exercise_problems(old_style))
+    shown = _exercises_notebook(v4.new_markdown_cell("## Exercises\n\n1. How many?"), v4.new_code_cell("len(items)"))
+    assert any("not hidden" in p for p in _exercise_problems(shown))
+    prose_only = _exercises_notebook(v4.new_markdown_cell("## Exercises\n\n1. Why?\n\n<details>Because.</details>"))
+    assert _exercise_problems(prose_only) == ["the Exercises section has no solution code cell"]
+
+
+def test_exercise_check_accepts_hidden_solution_cells():
+    v4 = nbformat.v4
+    solution = v4.new_code_cell("len(items)", metadata={"tags": ["hide-cell"]})
+    nb = _exercises_notebook(v4.new_markdown_cell("Text of the step.\n\n## Exercises\n\n1. How many?"), solution,
+                             v4.new_markdown_cell("<details><summary>Answer</summary>\n\nSix, `len` says.\n\n</details>"))
+    assert _exercise_problems(nb) == []
+    assert _solution_cells(nb) == [solution]
 
 
 def _strings(obj):
@@ -225,6 +311,11 @@ def test_notebook_runs_with_small_parameters(path, tmp_path, cache_root, python3
     outputs = _outputs(nb)
     assert not [o for o in outputs if o.output_type == "error"]
     assert nb.metadata.papermill.get("exception") in (None, False)
+    # The exercise solutions ran too, and showed something to check an answer against.
+    solutions = _solution_cells(nb)
+    assert solutions and all(c.execution_count is not None for c in solutions), "an exercise solution did not run"
+    silent = [c.id for c in solutions if not c.outputs]
+    assert not silent, f"exercise solutions {silent} print or show nothing"
     # The injected parameters ran after the notebook's own ones.
     injected = [c for c in nb.cells if "injected-parameters" in c.metadata.get("tags", [])]
     assert len(injected) == (1 if params else 0)
