@@ -269,6 +269,8 @@ def _run_all(page) -> float:
         busy = any(c["state"] == "running" for c in cells)
         idle = state is not None and state["kernel"] == "idle" and not busy
         idle_polls = idle_polls + 1 if started and idle else 0
+        if idle_polls >= 2:
+            return time.monotonic() - t0
         # On a loaded machine a click can land while Lab is still settling and run nothing
         # (seen: every cell unnumbered, kernel idle, minutes later). Nothing started and
         # nothing running 20 s after a click: click again, at most twice more.
@@ -277,7 +279,6 @@ def _run_all(page) -> float:
             print(f"Run All started nothing in 20 s (click {clicks}); clicking again")
             click_run_all()
             clicks, last_click = clicks + 1, time.monotonic()
-            return time.monotonic() - t0
         if time.monotonic() > deadline:
             raise AssertionError(f"cells still running after {RUN_ALL_TIMEOUT_S} s: {state}")
         time.sleep(0.5)
