@@ -27,7 +27,6 @@ import json
 import os
 import re
 import secrets
-import socket
 import subprocess
 import sys
 import time
@@ -35,6 +34,8 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+
+from eo_sr.localapi.processes import free_port
 
 pytestmark = pytest.mark.browser
 
@@ -108,12 +109,6 @@ def test_interactive_notebooks_are_found():
 # ----------------------------------------------------------------- fixtures
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _api(lab, method: str, path: str):
     req = urllib.request.Request(f"{lab['url']}{path}", method=method,
                                  headers={"Authorization": f"token {lab['token']}"})
@@ -134,7 +129,7 @@ def lab(tmp_path_factory, cache_root, tiny_world):
     for path in NOTEBOOKS:
         small_copy(path, nb_dir)
     (settings / "overrides.json").write_text(json.dumps(OVERRIDES, indent=1))
-    token, port = secrets.token_hex(16), _free_port()
+    token, port = secrets.token_hex(16), free_port()
     env = {**os.environ, "EO_SR_CACHE": str(cache_root), "JUPYTER_CONFIG_DIR": str(base / "config")}
     env.pop("MPLBACKEND", None)  # figures inline, as students see them
     cmd = [str(Path(sys.executable).parent / "jupyter"), "lab", "--allow-root", "--no-browser",
