@@ -19,11 +19,10 @@ from pathlib import Path
 
 from eo_sr.errors import InvalidInputError, NotFoundError
 
-__all__ = ["check_output_dir", "search_to_files", "match_to_files", "patches_from_matches",
-           "MATCH_FILES"]
+__all__ = ["check_output_dir", "search_to_files", "match_to_files", "patches_from_matches"]
 
-#: What :func:`match_to_files` writes and :func:`patches_from_matches` reads.
-MATCH_FILES = ("pairs.parquet", "match_report.parquet", "hr_scenes.ndjson", "lr_scenes.ndjson")
+#: What :func:`patches_from_matches` reads of what :func:`match_to_files` writes.
+PATCH_INPUTS = ("pairs.parquet", "hr_scenes.ndjson", "lr_scenes.ndjson")
 
 
 def check_output_dir(path: str | Path, *, what: str = "output folder") -> Path:
@@ -119,7 +118,7 @@ def patches_from_matches(match_dir: str | Path, out: str | Path, *, config=None,
     from eo_sr import patches, stac
 
     match_dir = Path(match_dir)
-    missing = [n for n in ("pairs.parquet", "hr_scenes.ndjson", "lr_scenes.ndjson") if not (match_dir / n).is_file()]
+    missing = [n for n in PATCH_INPUTS if not (match_dir / n).is_file()]
     if missing:
         raise NotFoundError(f"{match_dir} lacks {', '.join(missing)}: run 'eo-sr match --hr HR.ndjson --lr "
                                 f"LR.ndjson --out {match_dir}' first (it writes them)")
