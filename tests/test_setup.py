@@ -25,19 +25,29 @@ def _tool(path: Path, body: str) -> None:
     path.chmod(0o755)
 
 
-def fake_postgres(prefix: Path, major: int, *, postgis: str | None, pg_config: bool = True) -> Path:
-    """A Debian-like PostgreSQL under ``prefix``: lib/postgresql/N/bin and share/postgresql/N."""
+def fake_postgres(prefix: Path, major: int, *, postgis: str | None, pg_config: bool = True,
+                  library: bool = True) -> Path:
+    """A Debian-like PostgreSQL under ``prefix``: lib/postgresql/N/{bin,lib} and share/postgresql/N.
+
+    ``postgis`` is the version in postgis.control (None: no PostGIS); ``library=False``
+    leaves out postgis-3.so, as Debian does when only postgresql-N-postgis-3-scripts stays.
+    """
     bindir = prefix / "lib" / "postgresql" / str(major) / "bin"
+    libdir = bindir.parent / "lib"
     share = prefix / "share" / "postgresql" / str(major)
     for tool in ("initdb", "pg_ctl"):
         _tool(bindir / tool, "exit 0")
     _tool(bindir / "postgres", f'echo "postgres (PostgreSQL) {major}.4 (Debian {major}.4-1)"')
     if pg_config:
-        _tool(bindir / "pg_config", f'[ "$1" = --sharedir ] && echo "{share}"')
+        _tool(bindir / "pg_config", f'case "$1" in --sharedir) echo "{share}";; --pkglibdir) echo "{libdir}";; '
+                                    'esac')
     (share / "extension").mkdir(parents=True, exist_ok=True)
+    libdir.mkdir(parents=True, exist_ok=True)
     if postgis is not None:
         (share / "extension" / "postgis.control").write_text(
             f"# postgis extension\ncomment = 'PostGIS geometry'\ndefault_version = '{postgis}'\n")
+        if library:
+            (libdir / f"postgis-{postgis.split('.')[0]}.so").write_bytes(b"\x7fELF")
     return bindir
 
 
@@ -83,6 +93,13 @@ def test_postgis_of_another_major_version_does_not_count(tmp_path):
     assert plan(tmp_path, pg_root=tmp_path / "usr" / "lib" / "postgresql") == ["postgresql-16-postgis-3"]
 
 
+def test_postgis_scripts_without_the_library_do_not_count(tmp_path):
+    """`apt-get remove postgresql-15-postgis-3` keeps postgis.control (the -scripts package)
+    but removes postgis-3.so: CREATE EXTENSION would fail, so setup must install it again."""
+    fake_postgres(tmp_path / "usr", 15, postgis="3.3.2", library=False)
+    assert plan(tmp_path, pg_root=tmp_path / "usr" / "lib" / "postgresql") == ["postgresql-15-postgis-3"]
+
+
 def test_postgis_2_is_too_old_for_pgstac(tmp_path):
     fake_postgres(tmp_path / "usr", 15, postgis="2.5.5")
     assert plan(tmp_path, pg_root=tmp_path / "usr" / "lib" / "postgresql") == ["postgresql-15-postgis-3"]
@@ -99,10 +116,13 @@ def test_a_conda_like_postgresql_on_path_is_checked_where_it_lives(tmp_path):
     for tool in ("initdb", "pg_ctl"):
         _tool(bindir / tool, "exit 0")
     _tool(bindir / "postgres", 'echo "postgres (PostgreSQL) 16.2"')
-    _tool(bindir / "pg_config", f'[ "$1" = --sharedir ] && echo "{env / "share"}"')
+    _tool(bindir / "pg_config", f'case "$1" in --sharedir) echo "{env / "share"}";; --pkglibdir) echo "{env / "lib"}";; '
+                                'esac')
     (env / "share" / "extension").mkdir(parents=True)
+    (env / "lib").mkdir()
     assert plan(tmp_path, path_dirs=[bindir]) == ["postgresql-16-postgis-3"]
     (env / "share" / "extension" / "postgis.control").write_text("default_version = '3.4.2'\n")
+    (env / "lib" / "postgis-3.so").write_bytes(b"\x7fELF")
     assert plan(tmp_path, path_dirs=[bindir]) == []
 
 

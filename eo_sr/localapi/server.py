@@ -579,17 +579,22 @@ class LocalStacServer:
 
     def _install_pgstac(self) -> None:
         t = time.perf_counter()
+        import psycopg
+
+        major = self._bindir.parent.name if self._bindir.parent.parent.name == "postgresql" else "N"
+        hint = (f"install the PostGIS of that PostgreSQL (Debian/Ubuntu: `apt-get install postgresql-{major}-postgis-3`, "
+                "which `bash .ci/setup` does for you as root; conda: `conda install -c conda-forge postgis`).")
         with self._connect() as conn:
             row = conn.execute(
                 "SELECT default_version FROM pg_available_extensions WHERE name = 'postgis'"
             ).fetchone()
             if row is None:
-                major = self._bindir.parent.name if self._bindir.parent.parent.name == "postgresql" else "N"
-                raise ServerError(
-                    f"PostGIS is not installed for the PostgreSQL in {self._bindir}: install the PostGIS of "
-                    f"that PostgreSQL (Debian/Ubuntu: `apt-get install postgresql-{major}-postgis-3`, which "
-                    "`bash .ci/setup` does for you as root; conda: `conda install -c conda-forge postgis`)."
-                )
+                raise ServerError(f"PostGIS is not installed for the PostgreSQL in {self._bindir}: {hint}")
+            try:  # the control file can outlive the library (Debian's -scripts package stays behind)
+                conn.execute("CREATE EXTENSION IF NOT EXISTS postgis")
+            except psycopg.Error as exc:
+                raise ServerError(f"PostGIS is only partly installed for the PostgreSQL in {self._bindir} "
+                                  f"({str(exc).strip()}): {hint}") from None
         from pypgstac.db import PgstacDB
         from pypgstac.migrate import Migrate
 
