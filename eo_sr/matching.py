@@ -75,6 +75,7 @@ def scene_table(items) -> Any:
         frame["geometry"] = [fix_antimeridian(g) for g in frame.geometry]
         return frame
     rows = []
+    sensor_gsd: dict = {}  # per collection: a registry lookup per item would cost 100k lookups
     for it in items:
         d = it if isinstance(it, dict) else it.to_dict(transform_hrefs=False)
         p = d.get("properties", {})
@@ -85,7 +86,7 @@ def scene_table(items) -> Any:
         rows.append({
             "id": d["id"], "collection": d.get("collection"), "datetime": pd.Timestamp(p["datetime"]),
             "eo:cloud_cover": float(p.get("eo:cloud_cover", np.nan)), "platform": p.get("platform"),
-            "gsd": _item_gsd(d), "geometry": fix_antimeridian(shape(d["geometry"])),
+            "gsd": _item_gsd(d, sensor_gsd), "geometry": fix_antimeridian(shape(d["geometry"])),
         })
     frame = gpd.GeoDataFrame(pd.DataFrame(rows, columns=["id", "collection", "datetime", "eo:cloud_cover",
                                                          "platform", "gsd", "geometry"]),
@@ -95,20 +96,22 @@ def scene_table(items) -> Any:
     return frame
 
 
-def _item_gsd(d: dict) -> float:
-    """The item's ground sample distance in metres: its ``gsd``, else its sensor's, else NaN."""
+def _item_gsd(d: dict, sensor_gsd: dict) -> float:
+    """The item's ground sample distance in metres: its ``gsd``, else its sensor's (looked up once
+    per collection into ``sensor_gsd``), else NaN."""
     from eo_sr.errors import EoSrError
     from eo_sr.sensors import find_sensor_for_collection
 
     gsd = d.get("properties", {}).get("gsd")
     if isinstance(gsd, (int, float)) and gsd > 0:
         return float(gsd)
-    if d.get("collection"):
+    collection = d.get("collection")
+    if collection not in sensor_gsd:
         try:
-            return float(find_sensor_for_collection(d["collection"]).gsd)
+            sensor_gsd[collection] = float(find_sensor_for_collection(collection).gsd) if collection else np.nan
         except EoSrError:
-            pass
-    return float("nan")
+            sensor_gsd[collection] = np.nan
+    return sensor_gsd[collection]
 
 
 def _check_roles(hr, lr) -> None:

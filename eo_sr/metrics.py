@@ -32,31 +32,33 @@ from eo_sr.errors import InvalidInputError
 K1, K2 = 0.01, 0.03
 
 
-def _check_finite(*arrays) -> None:
-    """NaN would spread through every sum it enters, masked or not: refuse it up front."""
-    for name, x in zip("ab", arrays):
-        if x.dtype.kind == "f" and not np.isfinite(x).all():
+def _check_values(images: dict, *, data_range: float | None = None) -> None:
+    """Refuse NaN/infinity, and (with ``data_range``) values far beyond the range, in one pass.
+
+    NaN would spread through every sum it enters, masked or not; scores of DN images with
+    ``data_range=1`` come out near -40 dB, a unit mistake rather than a score. One min and one
+    max per array answer both (NaN propagates through them), with no temporary copy.
+    """
+    for name, x in images.items():
+        if not x.size:
+            continue
+        top = max(float(x.max()), -float(x.min()))
+        if not np.isfinite(top):
             bad = ~np.isfinite(x)
             raise InvalidInputError(
                 f"image {name} holds {int(bad.sum())} NaN or infinite value(s) (first at "
                 f"{np.argwhere(bad)[0].tolist()}): replace them (np.nan_to_num) and leave those pixels out with "
                 "mask= (True where valid), so the score is not NaN")
-
-
-def _check_values_fit(data_range: float, *arrays) -> None:
-    """Scores of DN images with data_range=1 come out near -40 dB: a unit mistake, not a score."""
-    top = max((float(np.abs(x).max()) for x in arrays if x.size), default=0.0)
-    if top > 2 * data_range:
-        raise InvalidInputError(
-            f"the images reach {top:g}, far beyond data_range={data_range:g}: are they digital numbers? "
-            "Pass the range of their units (e.g. data_range=10000 for Sentinel-2 L2A DN) or convert them to "
-            "reflectance first (eo_sr.loading harmonises)")
+        if data_range is not None and top > 2 * data_range:
+            raise InvalidInputError(
+                f"the images reach {top:g}, far beyond data_range={data_range:g}: are they digital numbers? "
+                "Pass the range of their units (e.g. data_range=10000 for Sentinel-2 L2A DN) or convert them to "
+                "reflectance first (eo_sr.loading harmonises)")
 
 
 def _check_pair(a, b, mask):
     a = np.asarray(a)
     b = np.asarray(b)
-    _check_finite(a, b)
     if a.shape != b.shape:
         raise InvalidInputError(f"the two images differ in shape: {a.shape} vs {b.shape}; "
                                 "upsample the LR image to the HR grid first")
@@ -141,9 +143,15 @@ def mse(a, b, *, mask=None, reduce: str = "none", empty: str = "raise", batch_si
     Differences are taken in float32 (float64 for float64 or wide integer input) and
     their squares summed in float64.
     """
+    a, b, mask = _check_pair(a, b, mask)
+    _check_values({"a": a, "b": b})
+    return _reduce(_mse(a, b, mask, empty=empty, batch_size=batch_size), reduce)
+
+
+def _mse(a, b, mask, *, empty: str, batch_size: int | None) -> np.ndarray:
+    """Per image and band, on inputs :func:`mse` has checked."""
     import torch
 
-    a, b, mask = _check_pair(a, b, mask)
     lead, (H, W) = a.shape[:-2], a.shape[-2:]
     fa, fb = a.reshape(-1, H, W), b.reshape(-1, H, W)
     fm = None if mask is None else mask.reshape(-1, H, W)
@@ -164,7 +172,7 @@ def mse(a, b, *, mask=None, reduce: str = "none", empty: str = "raise", batch_si
                 d.mul_(m)
                 counts[s:s + k] = m.sum(dim=(1, 2)).numpy()
             sums[s:s + k] = d.sum(dim=(1, 2), dtype=torch.float64).numpy()
-    return _reduce(_mean_or_nan(sums, counts, empty).reshape(lead), reduce)
+    return _mean_or_nan(sums, counts, empty).reshape(lead)
 
 
 def _mean_or_nan(sums, counts, empty: str):
@@ -196,9 +204,9 @@ def psnr(a, b, *, data_range: float, mask=None, reduce: str = "none", max_psnr: 
     ndarray of float64
     """
     data_range = _check_range(data_range)
-    a, b, _ = _check_pair(a, b, mask)
-    _check_values_fit(data_range, a, b)
-    err = mse(a, b, mask=mask, empty=empty, batch_size=batch_size)
+    a, b, mask = _check_pair(a, b, mask)
+    _check_values({"a": a, "b": b}, data_range=data_range)
+    err = _mse(a, b, mask, empty=empty, batch_size=batch_size)
     return _reduce(psnr_from_mse(err, data_range=data_range, max_psnr=max_psnr), reduce)
 
 
@@ -373,7 +381,7 @@ def ssim(a, b, *, data_range: float, mask=None, reduce: str = "none", gaussian: 
 
     a, b, mask = _check_pair(a, b, mask)
     data_range = _check_range(data_range)
-    _check_values_fit(data_range, a, b)
+    _check_values({"a": a, "b": b}, data_range=data_range)
     H, W = a.shape[-2:]
     plan = _SsimPlan(H, W, gaussian=gaussian, sigma=sigma, win_size=win_size,
                      sample_covariance=sample_covariance, batch_size=batch_size)
@@ -460,9 +468,8 @@ def bicubic_scores(hr, lr, *, factor: int, data_range: float, mask=None, reduce:
         raise InvalidInputError(f"LR {lr.shape} and HR {hr.shape} do not fit factor {factor}: HR must be LR's "
                                 "shape with the last two sizes multiplied by the factor")
     hr, _, mask = _check_pair(hr, hr, mask)
-    _check_finite(lr)
     data_range = _check_range(data_range)
-    _check_values_fit(data_range, hr, lr)
+    _check_values({"hr": hr, "lr": lr}, data_range=data_range)
     (H, W), (h, w) = hr.shape[-2:], lr.shape[-2:]
     plan = _SsimPlan(H, W, batch_size=batch_size, **{"gaussian": True, "sigma": 1.5, "win_size": None,
                                                       "sample_covariance": False, **ssim_options})

@@ -54,7 +54,9 @@ CONFIG_FILE, MANIFEST_FILE, REPORT_FILE, NORM_FILE = "config.json", "manifest.pa
 #: folder, and their keep/drop decisions, stay.
 _ENTRIES = ("shards", CONFIG_FILE, MANIFEST_FILE, REPORT_FILE, NORM_FILE, "qc_table.parquet",
             *(f"{s}.zarr" for s in SPLITS))
-_DERIVED_PATTERNS = ("norm_*.json", ".*.part", "*.part", ".train.*", ".val.*", ".test.*")
+# ... plus the temporary names of those writes, and the statistics notebook 06 saves.
+_TEMPORARY = tuple(f"{name}.part" for name in _ENTRIES) + ("norm_hr.json", "norm_lr.json")
+_TEMPORARY_DIRS = tuple(f".{s}.*" for s in SPLITS)  # mkdtemp folders of write_splits
 _CHUNK = 16  # patches per Zarr chunk
 
 
@@ -91,9 +93,13 @@ def remove_store_files(out: Path) -> None:
             shutil.rmtree(target)
         elif target.exists() or target.is_symlink():
             target.unlink()
-    for pattern in _DERIVED_PATTERNS:
+    for name in _TEMPORARY:
+        if (out / name).is_file():
+            (out / name).unlink()
+    for pattern in _TEMPORARY_DIRS:
         for target in out.glob(pattern):
-            shutil.rmtree(target) if target.is_dir() and not target.is_symlink() else target.unlink()
+            if target.is_dir() and not target.is_symlink():
+                shutil.rmtree(target)
 
 
 def prepare_store(out: str | Path, record: dict, *, replace_stale: bool = False) -> Path:

@@ -233,7 +233,10 @@ def test_replacing_a_stale_store_keeps_the_users_files(store, matched, tmp_path)
     (copy / "config.json").write_text(json.dumps({**record, "store_version": "1"}))
     (copy / "my_notes.md").write_text("keep me")
     (copy / "qc_decisions.parquet").write_bytes(b"decisions")
+    (copy / "norm_mine.json").write_text("{}")
+    (copy / "draft.part").write_text("half-written by the user's own tool")
     patches.build_patch_store(res.pairs, items, copy, progress=False, replace_stale=True)
+    assert (copy / "norm_mine.json").exists() and (copy / "draft.part").exists()
     assert (copy / "my_notes.md").read_text() == "keep me"
     assert (copy / "qc_decisions.parquet").read_bytes() == b"decisions"
     assert store_checksum(copy) == store_checksum(out)

@@ -22,6 +22,16 @@ SLOW = 1.0  # how long a "slow" answer stalls: longer than TIMEOUT
 FAULTS = ("429", "503", "slow", "slow-body", "truncate", "cut", "html", "404", "empty")
 
 
+def _answer(h, status: int, ctype: str | None, data: bytes, headers: dict | None = None) -> None:
+    """Send one complete HTTP answer."""
+    h.send_response(status)
+    for key, value in {**({"Content-Type": ctype} if ctype else {}), **(headers or {})}.items():
+        h.send_header(key, value)
+    h.send_header("Content-Length", str(len(data)))
+    h.end_headers()
+    h.wfile.write(data)
+
+
 class FaultProxy:
     """A forwarding proxy that injects one kind of fault into chosen requests.
 
@@ -92,41 +102,21 @@ class FaultProxy:
         fault = self._is_faulty()
         try:
             if fault in ("429", "503"):
-                data = b'{"code": "busy", "description": "try again later"}'
-                h.send_response(int(fault))
-                if fault == "429":
-                    h.send_header("Retry-After", self.retry_after)
-                h.send_header("Content-Type", "application/json")
-                h.send_header("Content-Length", str(len(data)))
-                h.end_headers()
-                h.wfile.write(data)
-                return
+                headers = {"Retry-After": self.retry_after} if fault == "429" else {}
+                return _answer(h, int(fault), "application/json",
+                               b'{"code": "busy", "description": "try again later"}', headers)
             if fault == "404":  # a wrong URL on a web server: an HTML error page
-                data = (b"<!DOCTYPE html><html><head><title>404 Not Found</title><style>body{color:red}</style>"
-                        b"</head><body><h1>Not Found</h1><p>The requested URL was not found on this server.</p>"
-                        + b"<p>padding</p>" * 200 + b"</body></html>")
-                h.send_response(404)
-                h.send_header("Content-Type", "text/html")
-                h.send_header("Content-Length", str(len(data)))
-                h.end_headers()
-                h.wfile.write(data)
-                return
+                return _answer(h, 404, "text/html",
+                               b"<!DOCTYPE html><html><head><title>404 Not Found</title><style>body{color:red}</style>"
+                               b"</head><body><h1>Not Found</h1><p>The requested URL was not found on this server.</p>"
+                               + b"<p>padding</p>" * 200 + b"</body></html>")
             if fault == "empty":  # a 200 with nothing in it (a misconfigured gateway)
-                h.send_response(200)
-                h.send_header("Content-Length", "0")
-                h.end_headers()
-                return
+                return _answer(h, 200, None, b"")
             if fault == "slow":  # no answer within the client's timeout; then hang up
                 time.sleep(SLOW)
                 return
             if fault == "html":  # a captive portal or a web page: not an API at all
-                data = b"<html><body>Welcome to the workshop Wi-Fi</body></html>"
-                h.send_response(200)
-                h.send_header("Content-Type", "text/html")
-                h.send_header("Content-Length", str(len(data)))
-                h.end_headers()
-                h.wfile.write(data)
-                return
+                return _answer(h, 200, "text/html", b"<html><body>Welcome to the workshop Wi-Fi</body></html>")
             status, ctype, data = self._forward(h)
             half = data[: len(data) // 2]
             h.send_response(status)
