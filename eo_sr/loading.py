@@ -1,24 +1,36 @@
 """Load STAC items into xarray, harmonised to surface reflectance, with masks.
 
-Two loaders: odc-stac (default; pixel-exact onto a given grid, reads multi-band
-assets) and stackstac (supported; it needs ``epsg=`` and ``bounds=`` passed
-explicitly because pystac >= 1.12 drops ``proj:epsg`` and stackstac reads nothing
-else, ``xy_coords="center"`` so rioxarray infers the right transform, and an integer
-``fill_value``). Both give the same pixels on the same grid (tested).
+Two loaders: odc-stac (default; pixel-exact onto a given grid) and stackstac
+(supported; it needs ``epsg=`` and ``bounds=`` passed explicitly because pystac >= 1.12
+drops ``proj:epsg`` and stackstac reads nothing else, ``xy_coords="center"`` so
+rioxarray infers the right transform, and an integer ``fill_value``). Both give the
+same pixels on the same grid (tested), multi-band assets (NAIP, PlanetScope) included:
+a band is read by its index in the asset (:meth:`eo_sr.sensors.Sensor.band_index`).
 
-Harmonisation turns digital numbers into reflectance exactly once:
+Harmonisation turns digital numbers into reflectance exactly once,
+``reflectance = DN * scale + offset`` per item and band, with the terms read in this
+order (:func:`reflectance_terms`):
 
-* Sentinel-2 L2A from processing baseline 04.00 (25 January 2022) carries a BOA
-  offset of +1000 DN. The offset is subtracted when the item says so: Earth Search's
-  ``earthsearch:boa_offset_applied`` (True: the offset is in the data), else
-  ``s2:processing_baseline >= "04.00"`` (Planetary Computer), else the acquisition
-  date, with a warning.
-* Otherwise the sensor's scale and offset (Landsat C2 L2: DN * 2.75e-5 - 0.2).
+1. Earth Search's ``earthsearch:boa_offset_applied`` on Sentinel-2 L2A: ``true`` means
+   Element 84 already removed the BOA offset of processing baseline 04.00 (the pixels
+   are harmonised, reflectance = DN / 10000); ``false`` means the pixels are as ESA
+   made them (offset present from baseline 04.00 on). The flag wins over the items'
+   ``raster:bands`` offset, which Earth Search writes as -0.1 whether or not it applied
+   the offset (Element84/earth-search#9).
+2. ``raster:bands`` ``scale`` / ``offset`` of the asset (Earth Search's
+   ``sentinel-2-c1-l2a``, Landsat Collection 2 on Planetary Computer).
+3. Sentinel-2 L2A: ``s2:processing_baseline`` >= 04.00 (Planetary Computer) subtracts
+   the offset; with no baseline either, the acquisition date decides, with a warning.
+4. The sensor's own scale and offset (Landsat C2 L2: DN * 2.75e-5 - 0.2).
+
+Flags are sometimes wrong (Element84/earth-search#66, #71; cirrus-geo/cirrus-earth-search
+#33), so :func:`read_items` checks the pixels against them (:func:`offset_contradictions`)
+and warns, naming the scene, when they disagree; ``boa_offset=`` overrides the metadata.
 """
 from __future__ import annotations
 
 import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timezone
 
 import numpy as np
@@ -30,6 +42,8 @@ from eo_sr.sensors import Sensor, find_sensor_for_collection, get_sensor
 LOADERS = ("odc", "stackstac")
 BASELINE_04_START = datetime(2022, 1, 25, tzinfo=timezone.utc)
 S2_BOA_OFFSET = 1000
+#: Earth Search's flag (v1) and its name in the v0 API: true = the offset was already removed.
+EARTH_SEARCH_FLAGS = ("earthsearch:boa_offset_applied", "sentinel:boa_offset_applied")
 
 
 def _as_items(items) -> list:
@@ -44,48 +58,132 @@ def _as_items(items) -> list:
 
 
 def sensor_and_provider(item, sensor: Sensor | str | None = None) -> tuple[Sensor, str]:
-    """The sensor of an item and the provider whose asset keys it uses."""
+    """The sensor of an item and the provider whose asset keys it uses.
+
+    The provider serving the item's collection, else the one whose asset keys the item
+    has most of (items indexed from a user's own files name no provider); whether the
+    item has the assets of the bands asked for is checked when they are loaded.
+    """
     if sensor is None:
         if not item.collection_id:
             raise InvalidInputError(f"item {item.id} names no collection; pass sensor= explicitly")
         sensor = find_sensor_for_collection(item.collection_id)
     sensor = get_sensor(sensor)
-    for name, provider in sensor.providers.items():
-        if set(provider.assets.values()) <= set(item.assets):
-            return sensor, name
+    # Earth Search and Planetary Computer both name their collection sentinel-2-l2a: the asset keys decide
+    shared = {name: (len(set(p.assets.values()) & set(item.assets)), p.collection == item.collection_id)
+              for name, p in sensor.providers.items()}
+    best = max(shared, key=lambda name: (shared[name][1] and shared[name][0] > 0, shared[name][0]), default=None)
+    if best is not None and shared[best][0]:
+        return sensor, best
     raise InvalidInputError(
         f"item {item.id} has assets {sorted(item.assets)}, which match no provider of sensor {sensor.id} "
         f"({', '.join(f'{n}: {sorted(p.assets.values())}' for n, p in sensor.providers.items())})")
 
 
+def has_boa_offset(sensor: Sensor) -> bool:
+    """Whether a sensor's products are Sentinel-2 L2A, whose DNs may carry the BOA offset."""
+    return sensor.id in ("sentinel-2-l2a", "demo-lr") or any(p.startswith("sentinel-2") for p in sensor.stac_platforms)
+
+
+def _baseline(props: Mapping) -> float | None:
+    value = props.get("s2:processing_baseline") or props.get("sentinel:processing_baseline") \
+        or props.get("processing:version")
+    try:
+        return float(value) if value else None
+    except (TypeError, ValueError):
+        return None
+
+
 def boa_offset_in_data(item) -> bool:
-    """Whether a Sentinel-2 L2A item's digital numbers carry the +1000 BOA offset."""
+    """Whether a Sentinel-2 L2A item's digital numbers still carry the +1000 BOA offset.
+
+    Parameters
+    ----------
+    item : pystac.Item
+
+    Returns
+    -------
+    bool
+        False when Earth Search says it removed the offset
+        (``earthsearch:boa_offset_applied: true``); else whether the processing
+        baseline is 04.00 or later; else (with a warning) whether the scene was acquired
+        on or after 25 January 2022.
+
+    References
+    ----------
+    ESA, "Sentinel-2 L2A: provision of negative radiometric values (BOA_ADD_OFFSET)",
+    processing baseline 04.00; Element84/earth-search#9 (the flag is the truth, the
+    ``raster:bands`` offset is not), cirrus-geo/cirrus-earth-search#21.
+    """
+    return _boa_decision(item)[0]
+
+
+def _boa_decision(item) -> tuple[bool, str]:
+    """(whether the offset is in the DNs, the property that says so)."""
     props = item.properties
-    if "earthsearch:boa_offset_applied" in props:
-        return bool(props["earthsearch:boa_offset_applied"])
-    baseline = props.get("s2:processing_baseline") or props.get("processing:version")
-    if baseline:
-        try:
-            return float(baseline) >= 4.0
-        except ValueError:
-            pass
+    applied = next((k for k in EARTH_SEARCH_FLAGS if props.get(k) is True), None)
+    if applied:
+        return False, applied
+    baseline = _baseline(props)
+    if baseline is not None:
+        return baseline >= 4.0, "s2:processing_baseline"
     when = item.datetime or datetime.fromisoformat(props["start_datetime"].replace("Z", "+00:00"))
     when = when if when.tzinfo else when.replace(tzinfo=timezone.utc)
     warnings.warn(f"item {item.id} says nothing of its processing baseline; assuming the BOA offset from the "
-                  f"date ({when:%Y-%m-%d})", stacklevel=3)
-    return when >= BASELINE_04_START
+                  f"date ({when:%Y-%m-%d})", stacklevel=4)
+    return when >= BASELINE_04_START, "acquisition date"
 
 
-def dn_offset(item, sensor: Sensor) -> float:
-    """Digital-number offset to subtract before scaling (the Sentinel-2 BOA offset)."""
-    if sensor.id in ("sentinel-2-l2a", "demo-lr") and boa_offset_in_data(item):
-        return float(S2_BOA_OFFSET)
-    return 0.0
+def _raster_band(item, key: str, index: int | None) -> Mapping:
+    bands = item.assets[key].extra_fields.get("raster:bands") or []
+    i = (index or 1) - 1
+    return bands[i] if i < len(bands) and isinstance(bands[i], Mapping) else {}
+
+
+def reflectance_terms(item, sensor: Sensor, band: str, provider: str, *,
+                      boa_offset: bool | None = None) -> tuple[float, float, str]:
+    """How one band of one item becomes reflectance: ``DN * scale + offset``.
+
+    Parameters
+    ----------
+    item : pystac.Item
+    sensor : Sensor
+    band : str
+        Common band name.
+    provider : str
+        The provider whose asset keys the item uses (:func:`sensor_and_provider`).
+    boa_offset : bool, optional
+        Sentinel-2 only: say whether the DNs carry the BOA offset, overriding the
+        metadata (for a scene whose flag is wrong).
+
+    Returns
+    -------
+    (float, float, str)
+        Scale, offset and where they come from (``"earthsearch:boa_offset_applied"``,
+        ``"raster:bands"``, ``"s2:processing_baseline"``, ``"acquisition date"``,
+        ``"boa_offset="``, ``"sensor"``, or ``"none"`` for digital numbers that are not
+        reflectance, such as NAIP's).
+    """
+    key = sensor.asset_key(band, provider)
+    terms = _raster_band(item, key, sensor.band_index(band, provider))
+    listed = "scale" in terms or "offset" in terms
+    if has_boa_offset(sensor):
+        flagged = any(k in item.properties for k in EARTH_SEARCH_FLAGS)
+        if boa_offset is not None or flagged or not listed:
+            scale = float(terms.get("scale", sensor.scale))
+            inside, source = (bool(boa_offset), "boa_offset=") if boa_offset is not None else _boa_decision(item)
+            return scale, (-S2_BOA_OFFSET * scale if inside else 0.0), source
+    if listed:
+        return float(terms.get("scale", 1.0)), float(terms.get("offset", 0.0)), "raster:bands"
+    if sensor.scale is None:
+        return 1.0, 0.0, "none"
+    return float(sensor.scale), float(sensor.offset), "sensor"
 
 
 def load_items(items, *, bands: Sequence[str] = ("blue", "green", "red", "nir"), grid: GridSpec | None = None,
                sensor: Sensor | str | None = None, resampling: str = "nearest", loader: str = "odc",
-               chunks: dict | None = None, harmonize: bool = True, with_mask: bool = True):
+               chunks: dict | None = None, harmonize: bool = True, with_mask: bool = True,
+               boa_offset: bool | Mapping[str, bool] | None = None):
     """Load items as one ``(time, band, y, x)`` DataArray, lazily (dask).
 
     Parameters
@@ -93,8 +191,9 @@ def load_items(items, *, bands: Sequence[str] = ("blue", "green", "red", "nir"),
     items : ItemCollection or list of Item/dict
         Scenes of one sensor.
     bands : sequence of str
-        Common band names (``blue``, ``red``, ``nir``...); asset keys are looked up in
-        the sensor registry for the item's provider.
+        Common band names (``blue``, ``red``, ``nir``...); asset keys (and band indices
+        inside multi-band assets) are looked up in the sensor registry for the item's
+        provider.
     grid : GridSpec, optional
         Target grid (see :mod:`eo_sr.grid`); default the first item's native grid of
         its first band.
@@ -111,13 +210,19 @@ def load_items(items, *, bands: Sequence[str] = ("blue", "green", "red", "nir"),
         Add a boolean coordinate ``cloud_mask`` ``(time, y, x)``: True where the
         sensor's mask asset flags the pixel invalid (cloud, shadow, ...). Sensors
         without a mask get none (use :func:`eo_sr.radiometry.blue_threshold_cloud_mask`).
+    boa_offset : bool or mapping of item id to bool, optional
+        Sentinel-2 L2A: whether the DNs carry the BOA offset, for all items or by id,
+        overriding their metadata (see :func:`reflectance_terms`).
 
     Returns
     -------
     xarray.DataArray
         Dims ``(time, band, y, x)``, band coordinate by common name, CRS and transform
-        written (``.rio``), per-time coordinates ``id``, ``dn_offset`` and
-        ``eo:cloud_cover``; attrs ``sensor``, ``scale``, ``harmonized``.
+        written (``.rio``), per-time coordinates ``id``, ``harmonized_by`` and
+        ``eo:cloud_cover`` (NaN where an item does not say), per-(time, band)
+        ``reflectance_scale`` and ``reflectance_offset``; attrs ``sensor``,
+        ``provider``, ``harmonized`` and ``units`` (``"reflectance"``, or ``"DN"`` for
+        a sensor whose digital numbers are not calibrated).
 
     Raises
     ------
@@ -131,44 +236,65 @@ def load_items(items, *, bands: Sequence[str] = ("blue", "green", "red", "nir"),
     items = _as_items(items)
     sensor, provider = sensor_and_provider(items[0], sensor)
     keys = [sensor.asset_key(b, provider) for b in bands]  # raises UnknownNameError listing the bands
+    indices = [sensor.band_index(b, provider) for b in bands]
     for it in items:
-        missing = [k for k in keys if k not in it.assets]
+        missing = sorted({k for k in keys if k not in it.assets})
         if missing:
             raise InvalidInputError(f"item {it.id} lacks asset(s) {missing} for bands {list(bands)}; "
                                     f"it has {sorted(it.assets)}")
     if grid is None:
         grid = native_grid(items[0], keys[0])
     chunks = chunks or {"x": 1024, "y": 1024}
-    raw = _load_odc(items, keys, grid, resampling, chunks) if loader == "odc" else \
-        _load_stackstac(items, keys, grid, resampling, chunks, sensor)
+    layers = list(zip(keys, indices))
+    raw = _load_odc(items, layers, grid, resampling, chunks) if loader == "odc" else \
+        _load_stackstac(items, layers, grid, resampling, chunks, sensor)
     raw = raw.assign_coords(band=list(bands))
-    nodata = sensor.nodata
-    offsets = np.array([dn_offset(it, sensor) for it in items], dtype=np.float32)
+    if not isinstance(boa_offset, Mapping):
+        boa_offset = {it.id: boa_offset for it in items}
+    terms = [[reflectance_terms(it, sensor, b, provider, boa_offset=boa_offset.get(it.id)) for b in bands]
+             for it in items]
     raw = raw.assign_coords(
         id=("time", [it.id for it in items]),
-        dn_offset=("time", offsets),
-        **{"eo:cloud_cover": ("time", [float(it.properties.get("eo:cloud_cover", np.nan)) for it in items])},
+        harmonized_by=("time", [row[0][2] for row in terms]),
+        reflectance_scale=(("time", "band"), np.array([[t[0] for t in row] for row in terms], np.float32)),
+        reflectance_offset=(("time", "band"), np.array([[t[1] for t in row] for row in terms], np.float32)),
+        **{"eo:cloud_cover": ("time", [_cloud_cover(it) for it in items])},
     )
+    nodata = sensor.nodata
     if harmonize:
-        scale = np.float32(sensor.scale if sensor.scale else 1.0)
-        add = np.float32(sensor.offset or 0.0)
-        off = raw["dn_offset"].astype(np.float32)
-        out = (raw.astype(np.float32) - off) * scale + add
+        out = raw.astype(np.float32) * raw["reflectance_scale"] + raw["reflectance_offset"]
         if nodata is not None:
             out = out.where(raw != nodata)
-        out.attrs = {"harmonized": 1, "units": "reflectance" if sensor.is_reflectance else "scaled DN"}
+        out.attrs = {"harmonized": 1, "units": "reflectance" if sensor.is_reflectance else "DN"}
     else:
         out = raw
-        out.attrs = {"harmonized": 0, "nodata": nodata}
-    out.attrs.update(sensor=sensor.id, provider=provider, scale=float(sensor.scale or 1.0))
+        out.attrs = {"harmonized": 0, "nodata": nodata, "units": "DN"}
+    out.attrs.update(sensor=sensor.id, provider=provider)
     if with_mask and sensor.cloud_mask is not None and sensor.mask_asset(provider):
         out = out.assign_coords(cloud_mask=mask_from_asset(items, sensor, provider, grid, loader, chunks))
     out = out.rio.write_crs(grid.crs).rio.write_transform(grid.transform)
     return out.transpose("time", "band", "y", "x")
 
 
-def read_items(items, **options):
+def _cloud_cover(item) -> float:
+    value = item.properties.get("eo:cloud_cover")
+    try:
+        return float(value) if value is not None else float("nan")
+    except (TypeError, ValueError):
+        return float("nan")
+
+
+def read_items(items, *, check_offsets: bool = True, **options):
     """:func:`load_items` and read the pixels now (``.compute()``), with read errors named.
+
+    Parameters
+    ----------
+    items : ItemCollection or list of Item/dict
+    check_offsets : bool
+        Warn (:class:`OffsetWarning`) about each Sentinel-2 scene whose pixels
+        contradict its BOA-offset metadata (:func:`offset_contradictions`).
+    **options
+        As for :func:`load_items`.
 
     Returns
     -------
@@ -182,7 +308,7 @@ def read_items(items, **options):
     """
     items = _as_items(items)
     try:
-        return load_items(items, **options).compute()
+        data = load_items(items, **options).compute()
     except OSError as exc:  # rasterio's read errors are OSErrors
         ids = [it.id for it in items]
         # rasterio says "Read failed. See previous exception": the file and the cause are in the chain.
@@ -194,6 +320,79 @@ def read_items(items, **options):
         raise DataReadError(f"cannot read the pixels of {ids if len(ids) > 1 else ids[0]}: {': '.join(parts)}; "
                             "check that the asset files exist and are complete (re-download a truncated one)") \
             from None
+    if check_offsets:
+        for message in offset_contradictions(data):
+            warnings.warn(message, OffsetWarning, stacklevel=2)
+    return data
+
+
+class OffsetWarning(UserWarning):
+    """A Sentinel-2 scene's pixels contradict what its metadata say of the BOA offset."""
+
+
+#: Least number of clear pixels for the pixel check to say anything.
+_MIN_CHECKED = 400
+
+
+def offset_contradictions(data, *, negative_share: float = 0.01, dark_floor: float = 0.1) -> list[str]:
+    """Sentinel-2 scenes whose pixels contradict the BOA offset their metadata imply.
+
+    The BOA offset of processing baseline 04.00 adds 1000 to every DN, so a scene that
+    still carries it has (almost) no DN below 1000, and a scene without it has dark
+    pixels (water, shadow, dense vegetation in blue and red) well below reflectance 0.1.
+    Two contradictions are reported: the offset was subtracted, yet more than
+    ``negative_share`` of the clear pixels became negative reflectance (below -0.005,
+    a 50 DN margin for noise): the offset had already been removed; or it was not
+    subtracted, yet the 1st percentile of each clear pixel's darkest band is above
+    ``dark_floor``: the offset is probably still there (or the scene is snow or desert).
+
+    Parameters
+    ----------
+    data : xarray.DataArray
+        As :func:`load_items` returns it (harmonised, in memory).
+    negative_share, dark_floor : float
+
+    Returns
+    -------
+    list of str
+        One message per contradicting scene (empty for other sensors, or when too few
+        clear pixels are left to judge).
+
+    References
+    ----------
+    Element84/earth-search#66 and #71, cirrus-geo/cirrus-earth-search#33: scenes whose
+    ``earthsearch:boa_offset_applied`` says the opposite of their pixels.
+    """
+    if not data.attrs.get("harmonized") or not has_boa_offset(get_sensor(data.attrs["sensor"])):
+        return []
+    values = np.asarray(data.values, dtype=np.float32)
+    clouds = np.asarray(data["cloud_mask"].values) if "cloud_mask" in data.coords else None
+    messages = []
+    for t in range(values.shape[0]):
+        clear = np.isfinite(values[t]).all(axis=0)
+        if clouds is not None:
+            clear &= ~clouds[t]
+        if clear.sum() < _MIN_CHECKED:
+            continue
+        pixels = values[t][:, clear]
+        item_id, source = str(data["id"].values[t]), str(data["harmonized_by"].values[t])
+        if (data["reflectance_offset"].values[t] < 0).any():
+            share = float((pixels < -0.005).any(axis=0).mean())
+            if share > negative_share:
+                messages.append(
+                    f"{item_id}: its metadata ({source}) say the BOA offset is in the pixels, yet {share:.1%} of "
+                    "its clear pixels fall below DN 1000 (negative reflectance once it is subtracted), which only "
+                    "pixels without the offset can: the metadata are probably wrong (as in Element84/earth-search"
+                    f"#66 and #71). Check the scene and load it with boa_offset={{{item_id!r}: False}}.")
+        else:
+            dark = float(np.percentile(pixels.min(axis=0), 1))
+            if dark > dark_floor:
+                messages.append(
+                    f"{item_id}: its metadata ({source}) say the pixels carry no BOA offset, yet its darkest clear "
+                    f"pixels are brighter than reflectance {dark_floor:g} (1st percentile {dark:.3f}), as when the "
+                    "+1000 offset is still in them (cirrus-geo/cirrus-earth-search#33) or over snow or desert. "
+                    f"Check the scene and load it with boa_offset={{{item_id!r}: True}} if the offset is there.")
+    return messages
 
 
 def native_grid(item, asset_key: str) -> GridSpec:
@@ -202,14 +401,19 @@ def native_grid(item, asset_key: str) -> GridSpec:
     t = asset.extra_fields.get("proj:transform") or item.properties.get("proj:transform")
     shape = asset.extra_fields.get("proj:shape") or item.properties.get("proj:shape")
     code = item.properties.get("proj:code") or (f"EPSG:{item.properties['proj:epsg']}"
-                                                 if item.properties.get("proj:epsg") else None)
+                                                if item.properties.get("proj:epsg") else None)
     if not (t and shape and code):
         raise InvalidInputError(f"item {item.id} has no proj:transform/proj:shape/proj:code for {asset_key!r}; "
                                 "pass grid= (see eo_sr.grid.aligned_grids)")
     return GridSpec(code, float(t[2]), float(t[5]), float(t[0]), int(shape[0]), int(shape[1]))
 
 
-def _load_odc(items, keys, grid, resampling, chunks):
+def _layer_name(key: str, index: int | None) -> str:
+    """odc-stac's name of a band: the asset key, or ``key.N`` for band N of a multi-band asset."""
+    return key if index is None else f"{key}.{index}"
+
+
+def _load_odc(items, layers, grid, resampling, chunks):
     import odc.stac
     from rasterio.errors import NotGeoreferencedWarning
 
@@ -217,22 +421,72 @@ def _load_odc(items, keys, grid, resampling, chunks):
     # warns about that destination, not about our data (whose georeferencing is checked).
     warnings.filterwarnings("ignore", category=NotGeoreferencedWarning, module="rasterio.warp")
 
+    names = [_layer_name(k, i) for k, i in layers]
+    items = _with_band_counts(items, layers)
     # groupby="id": one layer per item, in the caller's order (overlapping tiles stay apart)
-    ds = odc.stac.load(items, bands=keys, geobox=grid.geobox(), resampling=resampling, chunks=chunks,
-                       groupby="id", fail_on_error=True)
-    da = ds[keys].to_array("band")
+    ds = odc.stac.load(items, bands=list(dict.fromkeys(names)), geobox=grid.geobox(), resampling=resampling,
+                       chunks=chunks, groupby="id", fail_on_error=True)
+    da = ds[names].to_array("band")
     x, y = grid.coords()
     return da.assign_coords(x=x, y=y).drop_vars("spatial_ref", errors="ignore")
 
 
-def _load_stackstac(items, keys, grid, resampling, chunks, sensor):
+def _with_band_counts(items, layers) -> list:
+    """Items whose multi-band assets list at least as many ``raster:bands`` as are read.
+
+    odc-stac learns how many bands an asset has from ``raster:bands`` alone; NAIP and
+    users' own items often describe the bands in ``eo:bands`` only. Copies, never the
+    caller's items, are completed.
+    """
+    need: dict[str, int] = {}
+    for key, index in layers:
+        if index is not None:
+            need[key] = max(need.get(key, 0), index)
+    out = []
+    for it in items:
+        short = {k: n for k, n in need.items() if len(it.assets[k].extra_fields.get("raster:bands") or []) < n}
+        if short:
+            it = it.clone()
+            for key, n in short.items():
+                listed = list(it.assets[key].extra_fields.get("raster:bands") or [])
+                it.assets[key].extra_fields["raster:bands"] = listed + [{} for _ in range(n - len(listed))]
+        out.append(it)
+    return out
+
+
+def _vrt_band(href: str, index: int) -> str:
+    """A GDAL ``vrt://`` connection string for one band of a multi-band file (GDAL >= 3.7)."""
+    if href.startswith("file://"):
+        href = href[len("file://"):]
+    elif href.startswith(("http://", "https://")):
+        href = "/vsicurl/" + href
+    elif href.startswith("s3://"):
+        href = "/vsis3/" + href[len("s3://"):]
+    return f"vrt://{href}?bands={index}"
+
+
+def _load_stackstac(items, layers, grid, resampling, chunks, sensor):
     import stackstac
     from rasterio.enums import Resampling
 
+    # stackstac reads band 1 of each asset only: give it one single-band asset per layer,
+    # a vrt:// view of band N for the bands of a multi-band asset.
+    names = [_layer_name(k, i) for k, i in layers]
+    dicts = []
+    for it in items:
+        d = it.to_dict()
+        assets = {}
+        for (key, index), name in zip(layers, names):
+            asset = dict(d["assets"][key])
+            if index is not None:
+                asset["href"] = _vrt_band(it.assets[key].get_absolute_href() or asset["href"], index)
+            assets[name] = asset
+        d["assets"] = assets
+        dicts.append(d)
     epsg = int(grid.crs.split(":")[1])
     dtype = np.dtype(sensor.dtype)
     da = stackstac.stack(
-        [it.to_dict() for it in items], assets=keys, epsg=epsg, resolution=grid.res, bounds=grid.bounds,
+        dicts, assets=names, epsg=epsg, resolution=grid.res, bounds=grid.bounds,
         snap_bounds=False, xy_coords="center", dtype=dtype, fill_value=dtype.type(sensor.nodata or 0),
         rescale=False, resampling=getattr(Resampling, resampling), chunksize=chunks.get("x", 1024),
         sortby_date=False,
@@ -245,8 +499,8 @@ def _load_stackstac(items, keys, grid, resampling, chunks, sensor):
 def mask_from_asset(items, sensor: Sensor, provider: str, grid: GridSpec, loader: str, chunks):
     """Boolean ``(time, y, x)``: True where the sensor's mask flags the pixel invalid."""
     key = sensor.mask_asset(provider)
-    raw = (_load_odc(items, [key], grid, "nearest", chunks) if loader == "odc"
-           else _load_stackstac(items, [key], grid, "nearest", chunks, sensor)).isel(band=0, drop=True)
+    raw = (_load_odc(items, [(key, None)], grid, "nearest", chunks) if loader == "odc"
+           else _load_stackstac(items, [(key, None)], grid, "nearest", chunks, sensor)).isel(band=0, drop=True)
     cm = sensor.cloud_mask
     if cm.kind == "bitmask":
         bits = np.uint32(cm.invalid_bits)

@@ -39,8 +39,9 @@ class PatchConfig:
         LR patch side in pixels (HR side is ``lr_size * factor``).
     stride : int or None
         LR pixels between patch origins (default ``lr_size``: no overlap).
-    factor : int
-        Resolution factor.
+    factor : int or None
+        Resolution factor; None (default): the ratio of the LR and HR sensors' GSDs
+        (:func:`eo_sr.sensors.resolution_factor`), see :func:`resolve_config`.
     frames : int
         LR frames per patch (1 for single-image SR, T for multi-frame).
     bands : tuple of str
@@ -50,8 +51,10 @@ class PatchConfig:
         Largest share of cloudy pixels in a kept patch (LR frame 0 or HR).
     hr_resampling : str
         How the HR scene is resampled onto its exact grid.
-    hr_cloud_threshold : float
-        Blue reflectance above which an HR pixel counts as cloud (no mask asset).
+    hr_cloud_threshold : float or None
+        Blue reflectance above which an HR pixel counts as cloud (no mask asset); None
+        for no cloud test (an HR sensor flown cloud-free, such as NAIP). Refused for an
+        HR sensor whose digital numbers are not reflectance.
     histogram_match : bool
         Match HR towards the bicubic-upsampled LR (frame 0), per band, clouds masked.
     match_consistent_only : bool
@@ -68,13 +71,13 @@ class PatchConfig:
 
     lr_size: int = 32
     stride: int | None = None
-    factor: int = 4
+    factor: int | None = None
     frames: int = 1
     bands: tuple = ("blue", "green", "red", "nir")
     max_nodata: float = 0.0
     max_cloud: float = 0.05
     hr_resampling: str = "bilinear"
-    hr_cloud_threshold: float = 0.25
+    hr_cloud_threshold: float | None = 0.25
     histogram_match: bool = True
     match_consistent_only: bool = True
     split_block_m: float = 1280.0
@@ -84,8 +87,12 @@ class PatchConfig:
     def __post_init__(self):
         if self.lr_size < 4 or (self.stride is not None and self.stride < 1):
             raise InvalidInputError(f"lr_size must be >= 4 and stride >= 1, got {self.lr_size}, {self.stride}")
-        if not (isinstance(self.factor, int) and self.factor >= 2):
-            raise InvalidInputError(f"factor must be an integer >= 2, got {self.factor!r}")
+        if self.factor is not None and not (isinstance(self.factor, int) and not isinstance(self.factor, bool)
+                                            and self.factor >= 2):
+            raise InvalidInputError(f"factor must be an integer >= 2 (or None: from the sensors), got {self.factor!r}")
+        if self.hr_cloud_threshold is not None and "blue" not in self.bands:
+            raise InvalidInputError(f"hr_cloud_threshold is a blue reflectance, but bands {list(self.bands)} have no "
+                                    "blue; add blue or pass hr_cloud_threshold=None")
         if self.frames < 1:
             raise InvalidInputError(f"frames must be >= 1, got {self.frames}")
         if not (len(self.split_fractions) == 3 and abs(sum(self.split_fractions) - 1) < 1e-6):
@@ -146,6 +153,81 @@ def inputs_digest(hr_item, lr_items, record: dict) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()[:20]
 
 
+def _band_gsd(item, bands) -> tuple[float, object]:
+    """The coarsest GSD of ``bands`` of an item's sensor, and the sensor."""
+    from eo_sr import loading
+
+    sensor, _ = loading.sensor_and_provider(item)
+    return max(float(sensor.band(b).gsd or sensor.gsd) for b in bands), sensor
+
+
+def resolve_config(hr_items, lr_item, config: PatchConfig, *, lr_res: float | None = None) -> tuple[PatchConfig, float]:
+    """Read what a store's geometry and thresholds mean from the sensors.
+
+    Parameters
+    ----------
+    hr_items : sequence of pystac.Item
+        The HR scenes (all of them: they must agree on the factor).
+    lr_item : pystac.Item
+        An LR scene.
+    config : PatchConfig
+    lr_res : float, optional
+        LR pixel size in metres; default the LR sensor's GSD for ``config.bands``.
+
+    Returns
+    -------
+    (PatchConfig, float)
+        ``config`` with its factor set (from :func:`eo_sr.sensors.resolution_factor` of
+        ``lr_res`` and each HR scene's ``gsd``, else its sensor's), and ``lr_res``.
+
+    Raises
+    ------
+    InvalidInputError
+        ``lr_res`` finer than the LR sensor (the LR would be upsampled, not observed);
+        HR scenes whose GSDs give different factors, or a ratio far from an integer
+        (pass ``factor=``); a cloud threshold in reflectance for an HR sensor whose
+        digital numbers are not reflectance.
+    """
+    from dataclasses import replace
+
+    from eo_sr.sensors import resolution_factor
+
+    bands = list(config.bands)
+    native, lr_sensor = _band_gsd(lr_item, bands)
+    if lr_res is None:
+        lr_res = native
+    elif not (isinstance(lr_res, (int, float)) and lr_res > 0):
+        raise InvalidInputError(f"lr_res must be a positive number of metres, got {lr_res!r}")
+    elif lr_res < native * (1 - 1e-6):
+        raise InvalidInputError(
+            f"lr_res={lr_res:g} m is finer than the {native:g} m of {lr_sensor.id}'s bands {bands}: the LR scenes "
+            f"would be upsampled, not observed; leave lr_res unset ({native:g} m) or choose bands at {lr_res:g} m")
+    factors: dict[int, list[str]] = {}
+    for hr in hr_items:
+        hr_native, hr_sensor = _band_gsd(hr, bands)
+        gsd = float(hr.properties.get("gsd") or hr_native)
+        if config.hr_cloud_threshold is not None and hr_sensor.cloud_mask is None and not hr_sensor.is_reflectance:
+            raise InvalidInputError(
+                f"hr_cloud_threshold={config.hr_cloud_threshold:g} is a blue reflectance, but the digital numbers of "
+                f"{hr_sensor.id} (scene {hr.id}) are not reflectance: pass hr_cloud_threshold=None for no cloud "
+                "test (NAIP is flown cloud-free), or register the sensor with its scale and offset")
+        if config.factor is None:
+            try:
+                factors.setdefault(resolution_factor(lr_res, gsd), []).append(hr.id)
+            except InvalidInputError as exc:
+                raise InvalidInputError(f"HR scene {hr.id} ({hr_sensor.id}): {exc}; or pass factor= to resample "
+                                        f"the HR scenes onto {lr_res:g} m / factor") from None
+    if config.factor is None:
+        if len(factors) > 1:
+            listed = "; ".join(f"factor {k}: {len(v)} scene(s), e.g. {v[0]}" for k, v in sorted(factors.items()))
+            raise InvalidInputError(f"the HR scenes' GSDs give different factors ({listed}); pass factor= to resample "
+                                    "them all onto one grid, or build one store per factor")
+        if not factors:
+            raise InvalidInputError("no HR scene to read the factor from; pass factor=")
+        config = replace(config, factor=next(iter(factors)))
+    return config, float(lr_res)
+
+
 def pair_grids(hr_item, lr_item, *, factor: int, lr_res: float) -> tuple[GridSpec, GridSpec]:
     """Exact LR and HR grids over the HR footprint, in the LR scene's CRS."""
     from pyproj import Transformer
@@ -162,7 +244,7 @@ def pair_grids(hr_item, lr_item, *, factor: int, lr_res: float) -> tuple[GridSpe
     return aligned_grids(footprint.bounds, crs=crs, lr_res=lr_res, factor=factor, anchor=anchor)
 
 
-def cut_pair(hr_item, lr_items, config: PatchConfig, *, lr_res: float = 10.0) -> PairPatches:
+def cut_pair(hr_item, lr_items, config: PatchConfig, *, lr_res: float | None = None) -> PairPatches:
     """Load one HR scene and its LR partners onto exact grids and cut them into patches.
 
     Parameters
@@ -171,6 +253,8 @@ def cut_pair(hr_item, lr_items, config: PatchConfig, *, lr_res: float = 10.0) ->
     lr_items : list of pystac.Item
         Best first; the first is the LR frame the HR scene is matched against.
     config : PatchConfig
+    lr_res : float, optional
+        As for :func:`resolve_config` (which reads the factor too when it is None).
 
     Returns
     -------
@@ -187,6 +271,8 @@ def cut_pair(hr_item, lr_items, config: PatchConfig, *, lr_res: float = 10.0) ->
         raise InvalidInputError(f"{hr_item.id} has {len(lr_items)} LR partner(s) but frames={config.frames}; "
                                 "match with k >= frames (eo_sr.matching.match_scenes(..., k=...))")
     lr_items = list(lr_items)[: config.frames]
+    if config.factor is None or lr_res is None:
+        config, lr_res = resolve_config([hr_item], lr_items[0], config, lr_res=lr_res)
     lr_grid, hr_grid = pair_grids(hr_item, lr_items[0], factor=config.factor, lr_res=lr_res)
     bands = list(config.bands)
     t0 = clock()
@@ -199,8 +285,11 @@ def cut_pair(hr_item, lr_items, config: PatchConfig, *, lr_res: float = 10.0) ->
     lr_valid = ~np.isnan(lr_data).any(axis=1)
     lr_clear = lr_valid & ~(lr["cloud_mask"].values if "cloud_mask" in lr.coords else False)
     hr_valid = ~np.isnan(hr_data).any(axis=0)
-    hr_cloud = radiometry.blue_threshold_cloud_mask(np.nan_to_num(hr_data), blue_index=bands.index("blue"),
-                                                    threshold=config.hr_cloud_threshold) & hr_valid
+    if config.hr_cloud_threshold is None:
+        hr_cloud = np.zeros_like(hr_valid)
+    else:
+        hr_cloud = radiometry.blue_threshold_cloud_mask(np.nan_to_num(hr_data), blue_index=bands.index("blue"),
+                                                        threshold=config.hr_cloud_threshold) & hr_valid
     if not hr_valid.any():
         raise EoSrError(f"HR scene {hr_item.id} has no valid pixel over its footprint")
     dy = dx = err = float("nan")
@@ -284,16 +373,24 @@ def _config_record(config: PatchConfig, lr_res: float) -> dict:
     return {"store_version": STORE_VERSION, **config.to_dict(), "lr_res": lr_res}
 
 
-def is_current(store: str | Path, config: PatchConfig = PatchConfig(), *, lr_res: float = 10.0) -> bool:
-    """Whether ``store`` holds a store this eo-sr version built with ``config``."""
+def is_current(store: str | Path, config: PatchConfig = PatchConfig(), *, lr_res: float | None = None) -> bool:
+    """Whether ``store`` holds a store this eo-sr version built with ``config``.
+
+    A factor or ``lr_res`` left to the sensors (None) matches the one the store was built at.
+    """
     try:
-        return store_io.read_config(store) == _config_record(config, lr_res)
+        record = store_io.read_config(store)
     except InvalidInputError:
         return False
+    wanted = _config_record(config, lr_res)
+    for key in ("factor", "lr_res"):
+        if wanted[key] is None:
+            wanted[key] = record.get(key)
+    return record == wanted
 
 
 def build_patch_store(pairs, items_by_id: dict, out: str | Path, *, config: PatchConfig = PatchConfig(),
-                      lr_res: float = 10.0, progress: bool = True, max_pairs: int | None = None,
+                      lr_res: float | None = None, progress: bool = True, max_pairs: int | None = None,
                       replace_stale: bool = False, retry_failed: bool = False):
     """Cut every matched pair into patches and write the patch store (resumable).
 
@@ -308,6 +405,9 @@ def build_patch_store(pairs, items_by_id: dict, out: str | Path, *, config: Patc
         The store folder. Existing shards are reused (resume); a different config
         in an existing store is refused.
     config : PatchConfig
+        Its factor, when None, is read from the sensors (:func:`resolve_config`).
+    lr_res : float, optional
+        LR pixel size in metres; default the LR sensor's GSD for the bands.
     max_pairs : int, optional
         Stop after this many pairs (for quick runs); at least 1.
     replace_stale : bool
@@ -339,19 +439,25 @@ def build_patch_store(pairs, items_by_id: dict, out: str | Path, *, config: Patc
 
     if max_pairs is not None and (isinstance(max_pairs, bool) or int(max_pairs) != max_pairs or max_pairs < 1):
         raise InvalidInputError(f"max_pairs must be a positive integer (or None for all pairs), got {max_pairs!r}")
-    record = _config_record(config, lr_res)
-    out = store_io.prepare_store(out, record, replace_stale=replace_stale)
     groups = []
     for hr_id, g in pairs.sort_values(["hr_id", "rank"]).groupby("hr_id", sort=True):
         groups.append((hr_id, list(g["lr_id"])))
     if max_pairs is not None:
         groups = groups[:max_pairs]
+    missing = sorted({i for hr_id, lr_ids in groups for i in [hr_id, *lr_ids] if i not in items_by_id})
+    if missing:
+        raise InvalidInputError(f"items {missing[:5]}{' ...' if len(missing) > 5 else ''} are not in items_by_id; "
+                                "pass every HR and LR item searched")
+    if groups:
+        config, lr_res = resolve_config([items_by_id[h] for h, _ in groups], items_by_id[groups[0][1][0]], config,
+                                        lr_res=lr_res)
+    elif config.factor is None or lr_res is None:
+        raise InvalidInputError("no pairs to build a store from; match scenes first (eo_sr.matching.match_scenes)")
+    record = _config_record(config, lr_res)
+    out = store_io.prepare_store(out, record, replace_stale=replace_stale)
     records = []
     timings: dict[str, float] = {}
     for hr_id, lr_ids in tqdm(groups, desc="patches: pairs", disable=not progress):
-        missing = [i for i in [hr_id, *lr_ids] if i not in items_by_id]
-        if missing:
-            raise InvalidInputError(f"items {missing} are not in items_by_id; pass every HR and LR item searched")
         pid = pair_id(hr_id, lr_ids[: config.frames])
         shard = store_io.shard_path(out, pid)
         digest = inputs_digest(items_by_id[hr_id], [items_by_id[i] for i in lr_ids[: config.frames]], record)

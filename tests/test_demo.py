@@ -140,18 +140,24 @@ def test_metadata_cloud_cover_equals_the_mask(tiny_world):
         assert it["properties"]["eo:cloud_cover"] == pytest.approx(100 * cloud.sum() / valid.sum(), abs=1e-3)
 
 
-def test_boa_offset_scenes_really_are_offset(tiny_world):
+def test_boa_offset_is_flagged_as_earth_search_flags_it(tiny_world):
+    """Earth Search's convention: `earthsearch:boa_offset_applied: true` means the catalogue already
+    removed the offset (Element84/earth-search#9, #66); the asset offset is -0.1 from baseline 04.00
+    on either way. The pixels, not the metadata, are the judge here."""
     seen = set()
     for it in _items(tiny_world, demo.LR_COLLECTION).values():
         baseline4 = it["properties"]["s2:processing_baseline"] >= "04.00"
+        removed = it["properties"]["earthsearch:boa_offset_applied"]
         assert baseline4 == (_when(it) >= sc.BASELINE_04_START)
-        assert it["properties"]["earthsearch:boa_offset_applied"] is baseline4
+        assert removed == (_when(it) >= sc.PROVIDER_HARMONISED_FROM)
         assert it["assets"]["nir"]["raster:bands"][0]["offset"] == (-0.1 if baseline4 else 0.0)
         blue = _read(it["assets"]["blue"]["href"])
         dark = np.percentile(blue[blue > 0], 0.5)  # vegetation: blue ~0.03 -> ~300 DN, +1000 with the offset
-        assert (dark > 1000) == baseline4, (it["id"], dark)
-        seen.add(baseline4)
-    assert seen == {True, False}
+        in_pixels = baseline4 and not removed
+        assert (dark > 1000) == in_pixels, (it["id"], dark)
+        assert tiny_world.truth["scenes"][it["id"]]["boa_offset"] is in_pixels
+        seen.add((baseline4, removed))
+    assert seen == {(False, False), (True, False), (True, True)}
 
 
 def test_hr_grid_is_web_mercator_and_not_exactly_nominal(tiny_world):
@@ -204,7 +210,7 @@ def test_lr_equals_truth_through_the_psf_within_noise(tiny_world, truth_landscap
     clearest = min((it for it in items.values() if "36SWD" in it["id"]),
                    key=lambda it: it["properties"]["eo:cloud_cover"])
     shift = tiny_world.truth["scenes"][clearest["id"]]["shift_m"]
-    offset = 1000 if clearest["properties"]["earthsearch:boa_offset_applied"] else 0
+    offset = 1000 if tiny_world.truth["scenes"][clearest["id"]]["boa_offset"] else 0
     bands = ["blue", "green", "red", "nir"]
     observed = np.stack([(_read(clearest["assets"][b]["href"]).astype(float) - offset) / 1e4 for b in bands])
     scl = _read(clearest["assets"]["scl"]["href"])

@@ -109,7 +109,7 @@ def test_lr_pixels_are_the_harmonised_dn(store, tiny_world):
     item = {it.id: it for it in tiny_world.items(demo.LR_COLLECTION)}[row["lr_ids"][0]]
     group = zarr.open_group(str(out / f"{row['split']}.zarr"), mode="r")
     lr = group["lr"][int(row["index"])][0]
-    offset = 1000 if item.properties["earthsearch:boa_offset_applied"] else 0
+    offset = 1000 if tiny_world.truth["scenes"][item.id]["boa_offset"] else 0
     with rasterio.open(item.assets["red"].href.removeprefix("file://")) as src:
         window = rasterio.windows.from_bounds(row["left"], row["bottom"], row["right"], row["top"],
                                               src.transform)
@@ -265,3 +265,42 @@ def test_bad_config():
         patches.PatchConfig(factor=2.5)
     with pytest.raises(InvalidInputError, match="sum"):
         patches.PatchConfig(split_fractions=(0.5, 0.5, 0.5))
+    with pytest.raises(InvalidInputError, match="no blue"):
+        patches.PatchConfig(bands=("red", "nir"))
+    assert patches.PatchConfig(bands=("red", "nir"), hr_cloud_threshold=None).factor is None
+
+
+def _as(item, *, collection, gsd=None):
+    """A copy of a demo item that claims to be of another collection (another sensor)."""
+    out = item.clone()
+    out.collection_id = collection
+    if gsd is not None:
+        out.properties["gsd"] = gsd
+    return out
+
+
+def test_geometry_and_units_come_from_the_sensors(matched):
+    """Finding 5 of issue #12: lr_res, the factor and the cloud threshold's units are read, not assumed."""
+    res, items = matched
+    hr_id, lr_id = res.pairs.iloc[0][["hr_id", "lr_id"]]
+    hr, lr = items[hr_id], items[lr_id]
+    config, lr_res = patches.resolve_config([hr], lr, patches.PatchConfig())
+    assert (config.factor, lr_res) == (4, 10.0)  # demo-lr 10 m / demo-hr 2.5 m
+    # a 20 m LR band is not silently resampled to 10 m
+    s2 = _as(lr, collection="sentinel-2-l2a")
+    with pytest.raises(InvalidInputError, match="finer than the 20 m"):
+        patches.resolve_config([hr], s2, patches.PatchConfig(bands=("blue", "swir16")), lr_res=10)
+    # the factor follows the HR scene's GSD; one far from an integer ratio says what to do
+    assert patches.resolve_config([_as(hr, collection="demo-hr", gsd=5.0)], lr, patches.PatchConfig())[0].factor == 2
+    with pytest.raises(InvalidInputError, match="pass factor="):
+        patches.resolve_config([_as(hr, collection="demo-hr", gsd=3.0)], lr, patches.PatchConfig())
+    with pytest.raises(InvalidInputError, match="different factors"):
+        patches.resolve_config([hr, _as(hr, collection="demo-hr", gsd=5.0)], lr, patches.PatchConfig())
+    assert patches.resolve_config([_as(hr, collection="demo-hr", gsd=3.0)], lr,
+                                  patches.PatchConfig(factor=4))[0].factor == 4
+    # a reflectance threshold cannot be applied to 8-bit digital numbers (NAIP): refused, not every patch dropped
+    naip = _as(hr, collection="naip", gsd=2.5)
+    naip.assets["image"] = naip.assets["red"]
+    with pytest.raises(InvalidInputError, match="hr_cloud_threshold=0.25 is a blue reflectance.*naip"):
+        patches.resolve_config([naip], lr, patches.PatchConfig())
+    assert patches.resolve_config([naip], lr, patches.PatchConfig(hr_cloud_threshold=None))[0].factor == 4

@@ -54,3 +54,30 @@ def test_expectation_names_a_real_file_and_asset(name):
     refl = entry["reflectance"]
     assert refl is None or (isinstance(refl, (int, float)) and math.isfinite(refl))
     assert isinstance(entry["rule"], str) and entry["rule"].strip()
+
+
+def _collection(name: str) -> str:
+    """The collection of a fixture, from its file name (one of them is a stactools output without one)."""
+    for collection in ("sentinel-2-c1-l2a", "sentinel-2-l2a", "landsat-c2-l2", "naip"):
+        if f"_{collection}_" in name:
+            return collection
+    raise AssertionError(name)
+
+
+@pytest.mark.filterwarnings("ignore:Could not parse bucket/account from href")
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_reflectance_follows_each_providers_convention(name):
+    """Issue #12 findings 1 and 2: DN -> reflectance as each provider documents it, on its own items."""
+    from eo_sr import loading
+    from eo_sr.sensors import find_sensor_for_collection
+
+    entry = EXPECTED[name]
+    item = pystac.Item.from_dict(json.loads((HERE / name).read_text()))
+    sensor = find_sensor_for_collection(_collection(name), provider=name.split("_")[0])
+    sensor, provider = loading.sensor_and_provider(item, sensor)
+    band = next(b for b in sensor.common_names if sensor.providers[provider].assets.get(b) == entry["asset"])
+    scale, offset, source = loading.reflectance_terms(item, sensor, band, provider)
+    if entry["reflectance"] is None:
+        assert (scale, offset, source) == (1.0, 0.0, "none") and not sensor.is_reflectance
+    else:
+        assert entry["dn"] * scale + offset == pytest.approx(entry["reflectance"], abs=1e-9), (source, entry["rule"])

@@ -219,7 +219,7 @@ def test_sensor_table_rows():
     assert [r["id"] for r in rows] == ALL_IDS
     by_id = {r["id"]: r for r in rows}
     assert by_id["sentinel-2-l2a"]["gsd"] == 10.0
-    assert by_id["sentinel-2-l2a"]["providers"] == "earth-search, planetary-computer"
+    assert by_id["sentinel-2-l2a"]["providers"] == "earth-search, earth-search-c1, planetary-computer"
     assert by_id["demo-lr"]["bands"] == "blue, green, red, nir"
     assert by_id["naip"]["dtype"] == "uint8"
     assert by_id["landsat-c2-l2"]["cloud_mask"] == "QA_PIXEL"

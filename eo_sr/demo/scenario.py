@@ -19,6 +19,10 @@ MATCH_CRITERIA = {"max_days": 3.0, "max_cloud_cover": 20.0, "min_coverage": 0.9}
 LR_TIME = timedelta(hours=8, minutes=35)  # Sentinel-2 passes Cyprus at about 08:35 UTC
 HR_TIME = timedelta(hours=6, minutes=35)  # the HR sensor passes about 2 hours earlier
 BASELINE_04_START = datetime(2022, 1, 25, tzinfo=timezone.utc)
+# Earth Search removed the BOA offset itself from new scenes from late February 2022 and
+# flagged them `earthsearch:boa_offset_applied: true`; the scenes of the month before kept
+# it, flagged false (cirrus-geo/cirrus-earth-search#21). The demo catalogue does the same.
+PROVIDER_HARMONISED_FROM = datetime(2022, 2, 27, tzinfo=timezone.utc)
 REVISIT_DAYS = 5
 
 # Tile layout as fractions of the world's width: two overlapping tiles of one UTM

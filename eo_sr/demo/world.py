@@ -19,7 +19,7 @@ from eo_sr.demo import scenario as sc
 from eo_sr.errors import InvalidInputError
 from eo_sr.sensors import DEMO_HR, DEMO_LR
 
-GENERATOR_VERSION = "6"
+GENERATOR_VERSION = "7"
 WORLD_CENTRE_LONLAT = (33.40, 35.17)  # Mesaoria plain, Cyprus
 UTM_EPSG = 32636
 HR_EPSG = 3857
@@ -229,13 +229,16 @@ def build_world(root: Path, size: str, seed: int, *, progress: bool = True) -> d
             thick, shadow = clouds.sample(wx_c, wy_c)
             seen = acq.add_noise(drng, acq.apply_atmosphere(lr, thick, shadow), acq.LR_SNR)
             baseline4 = lrd.when >= sc.BASELINE_04_START
+            harmonised = lrd.when >= sc.PROVIDER_HARMONISED_FROM  # the catalogue removed the offset
+            offset_in_pixels = baseline4 and not harmonised
             for tile, (c0, c1) in tile_cols.items():
                 valid = np.zeros((n_lr, n_lr), bool)
                 valid[:, c0:c1] = True
                 if tile == "X":
                     valid &= swath_ok
                 sl = (slice(None), slice(c0, c1))
-                dn = acq.to_dn(seen[(slice(None), *sl)], valid[sl], offset=acq.BOA_OFFSET_DN if baseline4 else 0)
+                dn = acq.to_dn(seen[(slice(None), *sl)], valid[sl],
+                               offset=acq.BOA_OFFSET_DN if offset_in_pixels else 0)
                 scl = acq.scene_classification(seen[(slice(None), *sl)], thick[sl], shadow[sl], valid[sl])
                 item_id = f"DEMO_S{lrd.platform[-2:].upper()}_{TILE_NAMES[tile]}_{lrd.when:%Y%m%d}_L2A"
                 lr_ids[(di, tile)] = item_id
@@ -246,6 +249,8 @@ def build_world(root: Path, size: str, seed: int, *, progress: bool = True) -> d
                 assets = {}
                 for b, band in enumerate(BANDS):
                     _write_cog(folder / f"{band}.tif", dn[b], crs=UTM_EPSG, transform=transform)
+                    # like Earth Search: -0.1 from baseline 04.00 on, even where the offset was removed
+                    # (Element84/earth-search#9): the item's flag, not this, tells
                     assets[band] = _asset(final / f"{band}.tif", band, LR_BAND_INFO, gsd=10.0, shape=dn.shape[1:],
                                           transform=transform, offset=-0.1 if baseline4 else 0.0)
                 _write_cog(folder / "scl.tif", scl, crs=UTM_EPSG, transform=transform)
@@ -271,7 +276,7 @@ def build_world(root: Path, size: str, seed: int, *, progress: bool = True) -> d
                     "s2:vegetation_percentage": pct(acq.SCL_VEG), "s2:not_vegetated_percentage": pct(acq.SCL_BARE),
                     "s2:water_percentage": pct(acq.SCL_WATER),
                     "s2:processing_baseline": "04.00" if baseline4 else "03.01",
-                    "earthsearch:boa_offset_applied": bool(baseline4),
+                    "earthsearch:boa_offset_applied": bool(harmonised),
                     "s2:product_type": "S2MSI2A", "grid:code": f"MGRS-{TILE_NAMES[tile]}",
                     "mgrs:utm_zone": 36, "mgrs:latitude_band": "S", "mgrs:grid_square": TILE_NAMES[tile][3:],
                     "view:sun_azimuth": round(az, 3), "view:sun_elevation": round(el, 3),
@@ -280,7 +285,7 @@ def build_world(root: Path, size: str, seed: int, *, progress: bool = True) -> d
                 items.append(_item(item_id, LR_COLLECTION, lrd.when, geom, UTM_EPSG, props, assets))
                 truth_scenes[item_id] = {
                     "kind": "lr", "tile": tile, "date_index": di, "shift_m": [float(shift[0]), float(shift[1])],
-                    "boa_offset": bool(baseline4), "after_land_cover_change": bool(after),
+                    "boa_offset": bool(offset_in_pixels), "after_land_cover_change": bool(after),
                     "cloud_fraction_target": lrd.cloud_fraction,
                 }
         del before, after_maps
@@ -409,6 +414,7 @@ def build_world(root: Path, size: str, seed: int, *, progress: bool = True) -> d
                 "lr_psf_sigma_px": acq.LR_PSF_SIGMA_PX, "lr_snr": acq.LR_SNR.tolist(), "hr_snr": acq.HR_SNR.tolist(),
                 "lr_coregistration_max_px": 0.3, "hr_geolocation_sigma_m": 1.5, "hr_pixel_3857_m": HR_PIXEL_3857,
                 "boa_offset_dn": acq.BOA_OFFSET_DN, "baseline_04_start": sc.BASELINE_04_START.isoformat(),
+                "provider_harmonised_from": sc.PROVIDER_HARMONISED_FROM.isoformat(),
             },
         }
         (tmp / "truth.json").write_text(json.dumps(manifest, indent=1))

@@ -30,10 +30,13 @@ __all__ = [
 _S2_BOA_NOTE = (
     "From processing baseline 04.00 (products from 2022-01-25 on) Sentinel-2 L2A digital numbers carry a "
     "BOA add-offset of -1000: reflectance = (DN - 1000) / 10000, while older products use DN / 10000. "
-    "Catalogues flag this differently: Earth Search v1 writes `raster:bands` offset -0.1 on each band asset "
-    "and the item property `earthsearch:boa_offset_applied`; Planetary Computer exposes "
-    "`s2:processing_baseline` (apply the offset when it is >= '04.00'). Decide per item and never subtract "
-    "the offset twice: a double offset drives dark surfaces (water) negative."
+    "Catalogues say this differently. Earth Search v1 `sentinel-2-l2a`: `earthsearch:boa_offset_applied: "
+    "true` means Element 84 already removed the offset (reflectance = DN / 10000); its `raster:bands` offset "
+    "of -0.1 is written whether or not it did (Element84/earth-search#9), and the flag itself is wrong on "
+    "some scenes (#66, #71), so check it against dark pixels. Earth Search `sentinel-2-c1-l2a` gives the "
+    "terms in `raster:bands` (scale 0.0001, offset -0.1). Planetary Computer exposes "
+    "`s2:processing_baseline` (the offset is in the data when it is >= '04.00'). Decide per item and never "
+    "subtract the offset twice: a double offset drives dark surfaces (water) negative."
 )
 
 _SCL = CloudMask(
@@ -108,7 +111,8 @@ _UDM2 = CloudMask(
 
 # ------------------------------------------------------------ catalogues
 
-#: What one catalogue's providers share; a provider row adds (or overrides) the rest.
+#: What one catalogue's providers share; a provider row adds (or overrides) the rest. A row
+#: whose provider name is not a catalogue names its catalogue (``catalogue=...``).
 _CATALOGUES: dict[str, dict[str, Any]] = {
     "earth-search": dict(url="https://earth-search.aws.element84.com/v1", requires_signing=False),
     "planetary-computer": dict(url="https://planetarycomputer.microsoft.com/api/stac/v1", requires_signing=True),
@@ -149,7 +153,9 @@ def _provider(
     else:
         assets = {b.common_name: getattr(b, asset_keys) for b in bands}
         band_index = {}
-    fields = {**_CATALOGUES[name], **extra}
+    extra = dict(extra)
+    catalogue = extra.pop("catalogue", name)
+    fields = {**_CATALOGUES[catalogue], **extra, "catalogue": catalogue}
     return Provider(
         name=name, collection=collection, assets=assets, mask_asset=mask_asset, band_index=band_index, **fields
     )
@@ -196,7 +202,19 @@ _SPECS: tuple[dict[str, Any], ...] = (
         providers=(
             # provider, collection, asset keys, mask asset, other Provider fields
             ("earth-search", "sentinel-2-l2a", _BY_COMMON_NAME, "scl", dict(
-                notes="Cloud-optimised GeoTIFFs in the public s3://sentinel-cogs bucket (us-west-2).",
+                notes=(
+                    "Cloud-optimised GeoTIFFs in the public s3://sentinel-cogs bucket (us-west-2). "
+                    "`earthsearch:boa_offset_applied: true` means Element 84 already removed the BOA offset; "
+                    "the `raster:bands` offset of -0.1 is written either way (Element84/earth-search#9)."
+                ),
+            )),
+            ("earth-search-c1", "sentinel-2-c1-l2a", _BY_COMMON_NAME, "scl", dict(
+                catalogue="earth-search",
+                notes=(
+                    "Sentinel-2 Collection 1 (ESA's reprocessing of the whole archive, baseline 05.xx) on "
+                    "Earth Search: not harmonised, the BOA offset is in every product and each band asset "
+                    "says so in `raster:bands` (scale 0.0001, offset -0.1)."
+                ),
             )),
             ("planetary-computer", "sentinel-2-l2a", _BY_BAND_NAME, "SCL", {}),
         ),

@@ -291,6 +291,10 @@ class Provider:
         needs (never the key itself).
     notes : str, optional
         Anything else a user must know about this provider.
+    catalogue : str, optional
+        The catalogue the provider belongs to, when one catalogue serves a sensor in
+        several collections (Earth Search's ``sentinel-2-l2a`` and
+        ``sentinel-2-c1-l2a``); default ``name``.
     """
 
     name: str
@@ -303,8 +307,10 @@ class Provider:
     requester_pays: bool = False
     api_key_env: str | None = None
     notes: str = ""
+    catalogue: str = ""
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "catalogue", self.catalogue or self.name)
         object.__setattr__(self, "assets", FrozenMap(self.assets))
         object.__setattr__(self, "band_index", FrozenMap(self.band_index))
         stray = sorted(set(self.band_index) - set(self.assets))

@@ -182,7 +182,8 @@ def find_sensor_for_collection(collection: str, *, provider: str | None = None) 
         Collection id, e.g. ``"sentinel-2-l2a"`` (exact match preferred,
         case-insensitive otherwise).
     provider : str, optional
-        Restrict the search to one provider, e.g. ``"planetary-computer"``.
+        Restrict the search to one provider or catalogue, e.g.
+        ``"planetary-computer"`` (``"earth-search"`` includes ``"earth-search-c1"``).
 
     Returns
     -------
@@ -201,14 +202,15 @@ def find_sensor_for_collection(collection: str, *, provider: str | None = None) 
         raise InvalidInputError(f"collection must be a string, got {type(collection).__name__}")
     pkey = _normalise(provider) if provider is not None else None
     if pkey is not None:
-        all_providers = sorted({p for s in _REGISTRY.values() for p in s.providers})
+        all_providers = sorted({n for s in _REGISTRY.values() for p in s.providers.values()
+                                for n in (p.name, p.catalogue)})
         if pkey not in all_providers:
             raise unknown_name_error("provider", provider, all_providers)
     pairs = [
         (s, p)
         for s in _REGISTRY.values()
         for p in s.providers.values()
-        if pkey is None or p.name == pkey
+        if pkey is None or pkey in (p.name, p.catalogue)
     ]
     for exact in (True, False):
         hits = [
