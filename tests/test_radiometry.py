@@ -374,6 +374,23 @@ def test_match_to_bicubic_uses_pixels_valid_in_both(scenes):
     assert not np.array_equal(out[:, :40][:, ~cloud[:40]], image[:, :40][:, ~cloud[:40]])  # still matched
 
 
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16])
+def test_match_to_bicubic_of_integer_hr_with_pixels_brighter_than_every_fitted_one(dtype):
+    """An 8-bit HR scene (NAIP) whose brightest pixels lie outside the fit (masked LR there) is matched,
+    not an IndexError; those pixels take the top of the reference, as in skimage."""
+    rng = np.random.default_rng(0)
+    lr = rng.uniform(40, 230, (4, 16, 16)).astype(np.float32)  # the same units (DN), another spread
+    hr = rng.integers(10, 200, (4, 64, 64)).astype(dtype)
+    hr[:, :8] = np.iinfo(dtype).max
+    lr_valid = np.ones((16, 16), bool)
+    lr_valid[:3] = False  # HR rows 0..11 have no fit
+    out = rad.match_to_bicubic(hr, lr, factor=4, lr_mask=lr_valid)
+    assert out.dtype == dtype
+    rest = out[:, 20:].astype(float)
+    assert (rest.mean(axis=(1, 2)) > hr[:, 20:].mean(axis=(1, 2)) + 10).all()  # really matched
+    assert (out[:, :8].min(axis=(1, 2)) >= rest.max(axis=(1, 2))).all()
+
+
 def test_match_to_bicubic_checks_shapes():
     with pytest.raises(InvalidInputError, match="factor"):
         rad.match_to_bicubic(np.ones((2, 40, 40)), np.ones((2, 10, 10)), factor=3)

@@ -324,7 +324,9 @@ def _match_band(flat: np.ndarray, m: arrays.Mask | None, fit: arrays.Mask | None
             np.take(table, idx, out=out)
             return
         if _small_unsigned(flat.dtype):
-            lo, size, idx = 0, 0, flat.astype(np.intp)
+            # the table spans every pixel's value, not only the fitted ones': a pixel brighter than
+            # all of them (a cloud outside the fit) must still find its entry
+            lo, size, idx = 0, int(flat.max()) + 1, flat.astype(np.intp)
         else:
             filled = _fill(flat, m)
             lo, hi = filled.min(), filled.max()
