@@ -114,6 +114,13 @@ def _report_patches(manifest, out) -> int:
     return 0
 
 
+def _number(text: str, option: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise EoSrError(f"{option} takes a number or 'none', got {text!r}") from None
+
+
 def cmd_patches(args) -> int:
     from eo_sr import patches
     from eo_sr.pipeline.steps import patches_from_matches
@@ -121,9 +128,12 @@ def cmd_patches(args) -> int:
     _require_extra("ml")
     if args.max_pairs is not None and args.max_pairs < 1:
         raise EoSrError(f"--max-pairs must be at least 1, got {args.max_pairs} (leave it out for all pairs)")
-    config = patches.PatchConfig(lr_size=args.lr_size, frames=args.frames)
-    manifest = patches_from_matches(args.matches, args.out, config=config, max_pairs=args.max_pairs,
-                                    retry_failed=args.retry_failed)
+    threshold = None if args.hr_cloud_threshold.lower() == "none" else _number(args.hr_cloud_threshold,
+                                                                               "--hr-cloud-threshold")
+    config = patches.PatchConfig(lr_size=args.lr_size, frames=args.frames, factor=args.factor,
+                                 bands=tuple(args.bands), hr_cloud_threshold=threshold)
+    manifest = patches_from_matches(args.matches, args.out, config=config, lr_res=args.lr_res,
+                                    max_pairs=args.max_pairs, retry_failed=args.retry_failed)
     return _report_patches(manifest, args.out)
 
 
@@ -252,6 +262,15 @@ def build_parser() -> argparse.ArgumentParser:
                    help="the --out folder of 'eo-sr match' (pairs.parquet, hr_scenes.ndjson, lr_scenes.ndjson)")
     p.add_argument("--lr-size", type=int, default=32, help="LR patch side in pixels (default: %(default)s)")
     p.add_argument("--frames", type=int, default=1, help="LR frames per patch (default: %(default)s)")
+    p.add_argument("--bands", nargs="+", default=["blue", "green", "red", "nir"],
+                   help="common band names (default: %(default)s)")
+    p.add_argument("--factor", type=int, default=None,
+                   help="resolution factor (default: from the sensors' GSDs)")
+    p.add_argument("--lr-res", type=float, default=None,
+                   help="LR pixel size in metres (default: the LR sensor's GSD for the bands)")
+    p.add_argument("--hr-cloud-threshold", default="0.25",
+                   help="blue reflectance above which an HR pixel is cloud, or 'none' for no cloud test "
+                        "(an HR sensor flown cloud-free, e.g. NAIP) (default: %(default)s)")
     p.add_argument("--max-pairs", type=int, default=None, help="stop after this many pairs (at least 1)")
     p.add_argument("--retry-failed", action="store_true",
                    help="try again the pairs that failed in an earlier run into the same store")

@@ -108,6 +108,18 @@ def test_patches_command_resumes_and_refuses_another_config(tmp_path):
     assert again.returncode == 2 and "another configuration" in again.stderr
     missing = run("patches", "--matches", str(tmp_path), "--out", str(tmp_path / "x"), cache=tmp_path)
     assert missing.returncode == 2 and "eo-sr match" in missing.stderr
+    # the geometry is read from the sensors; what cannot be is refused before any work, in one line
+    finer = run("patches", "--matches", str(out / "matches"), "--lr-res", "5", "--out", str(tmp_path / "p5"),
+                cache=tmp_path)
+    _one_line_error(finer, "lr_res=5 m is finer than the 10 m")
+    two = run("patches", "--matches", str(out / "matches"), "--lr-size", "8", "--factor", "2",
+              "--hr-cloud-threshold", "none", "--max-pairs", "1", "--out", str(tmp_path / "f2"), cache=tmp_path)
+    assert two.returncode == 0, two.stderr
+    config = json.loads((tmp_path / "f2" / "config.json").read_text())
+    assert (config["factor"], config["lr_res"], config["hr_cloud_threshold"]) == (2, 10.0, None)
+    bad = run("patches", "--matches", str(out / "matches"), "--hr-cloud-threshold", "high", "--out",
+              str(tmp_path / "b"), cache=tmp_path)
+    _one_line_error(bad, "--hr-cloud-threshold takes a number or 'none'")
 
 
 # --- the first hour: messages instead of tracebacks, checks before work ------------------

@@ -106,8 +106,9 @@ def match_to_files(hr_items, lr_items, out: str | Path, **criteria):
     return result
 
 
-def patches_from_matches(match_dir: str | Path, out: str | Path, *, config=None, max_pairs: int | None = None,
-                         progress: bool = True, replace_stale: bool = False, retry_failed: bool = False):
+def patches_from_matches(match_dir: str | Path, out: str | Path, *, config=None, lr_res: float | None = None,
+                         max_pairs: int | None = None, progress: bool = True, replace_stale: bool = False,
+                         retry_failed: bool = False):
     """Cut the pairs that :func:`match_to_files` wrote into a patch store at ``out``.
 
     Returns the manifest of :func:`eo_sr.patches.build_patch_store` (its ``attrs["failed"]``
@@ -125,5 +126,6 @@ def patches_from_matches(match_dir: str | Path, out: str | Path, *, config=None,
     check_output_dir(out, what="patch store folder")
     items = {it.id: it for name in ("hr_scenes", "lr_scenes") for it in stac.read_items(match_dir / f"{name}.ndjson")}
     pairs = pd.read_parquet(match_dir / "pairs.parquet")
-    return patches.build_patch_store(pairs, items, out, config=config or patches.PatchConfig(), progress=progress,
-                                     max_pairs=max_pairs, replace_stale=replace_stale, retry_failed=retry_failed)
+    return patches.build_patch_store(pairs, items, out, config=config or patches.PatchConfig(), lr_res=lr_res,
+                                     progress=progress, max_pairs=max_pairs, replace_stale=replace_stale,
+                                     retry_failed=retry_failed)
