@@ -134,6 +134,41 @@ def _boa_decision(item) -> tuple[bool, str]:
     return when >= BASELINE_04_START, "acquisition date"
 
 
+def _listed_bands(asset) -> list:
+    """The bands an asset describes: ``eo:bands`` (STAC 1.0) or ``bands`` (STAC 1.1)."""
+    listed = asset.extra_fields.get("eo:bands") or asset.extra_fields.get("bands") or []
+    return [b for b in listed if isinstance(b, Mapping)]
+
+
+def band_index(item, sensor: Sensor, band: str, provider: str) -> int | None:
+    """Where a band lies in its asset: 1-based for a multi-band asset, None for a single-band one.
+
+    The item's own description of a multi-band asset (``eo:bands`` / ``bands`` by common
+    name) wins over the sensor's table, because band sets change between years and
+    states (3-band NAIP before 2007 and in some states).
+
+    Raises
+    ------
+    InvalidInputError
+        The asset lists its bands and ``band`` is not among them.
+    """
+    default = sensor.band_index(band, provider)
+    if default is None:
+        return None
+    key = sensor.asset_key(band, provider)
+    listed = _listed_bands(item.assets[key])
+    if len(listed) < 2:
+        return default
+    wanted = sensor.band(band)
+    for i, entry in enumerate(listed, start=1):
+        if (entry.get("common_name") or entry.get("eo:common_name")) == wanted.common_name \
+                or entry.get("name") == wanted.name:
+            return i
+    names = [e.get("common_name") or e.get("eo:common_name") or e.get("name") for e in listed]
+    raise InvalidInputError(f"item {item.id}: asset {key!r} holds bands {names}, not {band!r}; "
+                            f"choose bands among them (bands=[...])")
+
+
 def _raster_band(item, key: str, index: int | None) -> Mapping:
     bands = item.assets[key].extra_fields.get("raster:bands") or []
     i = (index or 1) - 1
@@ -165,7 +200,7 @@ def reflectance_terms(item, sensor: Sensor, band: str, provider: str, *,
         reflectance, such as NAIP's).
     """
     key = sensor.asset_key(band, provider)
-    terms = _raster_band(item, key, sensor.band_index(band, provider))
+    terms = _raster_band(item, key, band_index(item, sensor, band, provider))
     listed = "scale" in terms or "offset" in terms
     if has_boa_offset(sensor):
         flagged = any(k in item.properties for k in EARTH_SEARCH_FLAGS)
@@ -236,12 +271,17 @@ def load_items(items, *, bands: Sequence[str] = ("blue", "green", "red", "nir"),
     items = _as_items(items)
     sensor, provider = sensor_and_provider(items[0], sensor)
     keys = [sensor.asset_key(b, provider) for b in bands]  # raises UnknownNameError listing the bands
-    indices = [sensor.band_index(b, provider) for b in bands]
     for it in items:
         missing = sorted({k for k in keys if k not in it.assets})
         if missing:
             raise InvalidInputError(f"item {it.id} lacks asset(s) {missing} for bands {list(bands)}; "
                                     f"it has {sorted(it.assets)}")
+    indices = [band_index(items[0], sensor, b, provider) for b in bands]
+    for it in items[1:]:
+        other = [band_index(it, sensor, b, provider) for b in bands]
+        if other != indices:
+            raise InvalidInputError(f"items {items[0].id} and {it.id} hold bands {list(bands)} at different "
+                                    f"places of their assets ({indices} and {other}); load them separately")
     if grid is None:
         grid = native_grid(items[0], keys[0])
     chunks = chunks or {"x": 1024, "y": 1024}

@@ -210,3 +210,37 @@ def test_truncated_cog_is_a_clear_error(lr_items, tmp_path):
         loading.read_items([item], bands=["red"])
     assert "red.tif" in str(info.value) and item.id in str(info.value)
     assert isinstance(info.value, OSError)  # code that catches OSError keeps working
+
+
+def test_a_multi_band_asset_is_read_as_the_item_describes_it(four_band_item):
+    """The item's eo:bands, not the sensor's table, say where a band is: bands swapped in the item are read
+    swapped, and a band the asset does not hold is refused by name."""
+    item, data = four_band_item
+    swapped = item.clone()
+    listed = swapped.assets["image"].extra_fields["eo:bands"]
+    listed[0], listed[2] = listed[2], listed[0]  # the file holds blue first, says the item
+    da = loading.read_items([swapped], bands=["red", "blue"])
+    assert np.array_equal(da.values[0, 0], data[2]) and np.array_equal(da.values[0, 1], data[0])
+    three = item.clone()
+    three.assets["image"].extra_fields["eo:bands"] = listed[:3]
+    with pytest.raises(InvalidInputError, match="holds bands .* not 'nir'"):
+        loading.load_items([three], bands=["red", "nir"])
+    with pytest.raises(InvalidInputError, match="different places"):
+        loading.load_items([item, swapped], bands=["red"])
+
+
+def test_naip_as_planetary_computer_publishes_it():
+    """The real item's band order (Red, Green, Blue, NIR) is where the loader looks for each band."""
+    import json
+    from pathlib import Path
+
+    import pystac
+
+    path = Path(__file__).parent / "data" / "real_items" / "planetary-computer_naip_pr-2022.json"
+    item = pystac.Item.from_dict(json.loads(path.read_text()))
+    naip, provider = loading.sensor_and_provider(item)
+    assert naip.id == "naip"
+    assert [loading.band_index(item, naip, b, provider) for b in ("red", "green", "blue", "nir")] == [1, 2, 3, 4]
+    lazy = loading.load_items([item], bands=["nir", "red"])  # nothing is read until .compute()
+    assert lazy.attrs["units"] == "DN" and lazy.sizes["band"] == 2
+    assert np.isnan(lazy["eo:cloud_cover"].values).all()  # NAIP says nothing of clouds: unknown, not 0 or inf
