@@ -9,11 +9,32 @@ A candidate LR scene for an HR scene must
 * be acquired within ``max_days`` of the HR scene,
 * have a cloud cover of at most ``max_cloud_cover`` percent.
 
+A scene without ``eo:cloud_cover`` (NAIP, items indexed from one's own GeoTIFFs; also
+values outside 0-100, such as the -1 USGS writes when it did not compute one) has an
+*unknown* cloud cover, not an infinite one: it passes the cloud limit, and the report
+says so (``lr_cloud_known`` / ``hr_cloud_known`` columns, a ``note`` per HR scene and a
+count in :meth:`MatchResult.summary`). Strategies that rank by cloud treat an unknown
+cloud cover as if it were at the limit, the worst a candidate may be: known clear
+scenes come first, unknown ones still fill the remaining places.
+
 Among the candidates a *strategy* selects the partners: the closest in time, the
 least cloudy, the best ``k`` (for multi-frame models) or ``k`` spread as uniformly as
 possible over a period (DeepSatData's criteria: low cloud, large overlap, little
-nodata, uniform in time). Overlapping tiles of one datatake (same platform, same
-time) count once: the tile that covers most of the HR footprint is kept.
+nodata, uniform in time).
+
+Overlapping tiles of one datatake count once, the tile that covers most of the HR
+footprint (then the least cloudy) being kept. Tiles of one Sentinel-2 datatake on
+neighbouring MGRS tiles share platform, relative orbit and day, and their datetimes
+differ by seconds to minutes, so two LR scenes are one acquisition when
+
+* both carry a datatake id (``s2:datatake_id``) and the ids are equal, or otherwise
+* they share platform (the collection stands in for a missing platform) and relative
+  orbit (``sat:relative_orbit``, where present) and were taken at most
+  ``datatake_minutes`` (30 by default) apart; scenes chain, so three tiles 20 minutes
+  apart each are one datatake.
+
+Scenes of different satellites, of different orbits, or with different datatake ids
+are never merged, however close in time.
 
 References
 ----------
@@ -40,6 +61,10 @@ REASONS = {
     "too_cloudy": "every LR scene in the window is over the cloud limit",
 }
 _CHUNK = 2000
+#: For ``strategy="uniform"``: percentage points of lost pixels (cloud, plus nodata in the
+#: HR footprint) that cost as much as lying half a slot away from the slot's centre.
+UNIFORM_LOSS_SCALE = 10.0
+DATATAKE_MINUTES = 30.0
 
 
 def fix_antimeridian(geom):
@@ -63,9 +88,52 @@ def fix_antimeridian(geom):
     return shapely.union(east, west)
 
 
+def _cloud_cover(value) -> float:
+    """``eo:cloud_cover`` as a percentage; NaN (unknown) when missing, null, not a number or
+    outside 0-100 (USGS writes -1 when it did not compute one)."""
+    try:
+        cloud = float(value)
+    except (TypeError, ValueError):
+        return np.nan
+    return cloud if 0 <= cloud <= 100 else np.nan
+
+
+def _label(value):
+    """An orbit number or a datatake id as a string (``7`` and ``7.0`` alike); None when missing."""
+    if value is None or (isinstance(value, float) and not np.isfinite(value)):
+        return None
+    if isinstance(value, (int, float, np.integer, np.floating)) and float(value).is_integer():
+        return str(int(value))
+    text = str(value).strip()
+    return text or None
+
+
+_TABLE_COLUMNS = ["id", "collection", "datetime", "eo:cloud_cover", "platform", "relative_orbit", "datatake_id",
+                  "gsd", "geometry"]
+
+
 def scene_table(items) -> Any:
-    """Items as a GeoDataFrame for matching: id, datetime (UTC), cloud cover, platform,
-    footprint (EPSG:4326, split at the antimeridian)."""
+    """Items as a GeoDataFrame for matching.
+
+    Parameters
+    ----------
+    items : ItemCollection, sequence of items or item dicts, or GeoDataFrame
+        A GeoDataFrame (e.g. from :func:`eo_sr.stac.to_geodataframe`) is completed with
+        the columns it lacks.
+
+    Returns
+    -------
+    geopandas.GeoDataFrame
+        Columns ``id``, ``collection``, ``datetime`` (UTC), ``eo:cloud_cover`` (percent,
+        NaN when unknown), ``platform``, ``relative_orbit`` (from ``sat:relative_orbit``),
+        ``datatake_id`` (from ``s2:datatake_id``), ``gsd`` (metres) and ``geometry``
+        (EPSG:4326, split at the antimeridian).
+
+    Raises
+    ------
+    InvalidInputError
+        An item has no footprint or no datetime.
+    """
     import geopandas as gpd
     import pandas as pd
     from shapely.geometry import shape
@@ -73,6 +141,16 @@ def scene_table(items) -> Any:
     if hasattr(items, "geometry") and hasattr(items, "crs"):
         frame = items.copy()
         frame["geometry"] = [fix_antimeridian(g) for g in frame.geometry]
+        for column, source in (("eo:cloud_cover", None), ("platform", None), ("collection", None),
+                               ("relative_orbit", "sat:relative_orbit"), ("datatake_id", "s2:datatake_id")):
+            if column not in frame:
+                frame[column] = frame[source] if source in frame else None
+        cloud = pd.to_numeric(frame["eo:cloud_cover"], errors="coerce").astype(float)
+        frame["eo:cloud_cover"] = cloud.where((cloud >= 0) & (cloud <= 100))  # as _cloud_cover does
+        for column in ("relative_orbit", "datatake_id"):
+            values = frame[column]
+            frame[column] = pd.Series([_label(v) for v in values] if values.notna().any() else None,
+                                      index=frame.index, dtype=object)
         return frame
     rows = []
     sensor_gsd: dict = {}  # per collection: a registry lookup per item would cost 100k lookups
@@ -85,12 +163,12 @@ def scene_table(items) -> Any:
             raise InvalidInputError(f"item {d.get('id')} has no datetime; matching needs acquisition times")
         rows.append({
             "id": d["id"], "collection": d.get("collection"), "datetime": pd.Timestamp(p["datetime"]),
-            "eo:cloud_cover": float(p.get("eo:cloud_cover", np.nan)), "platform": p.get("platform"),
+            "eo:cloud_cover": _cloud_cover(p.get("eo:cloud_cover")), "platform": p.get("platform"),
+            "relative_orbit": _label(p.get("sat:relative_orbit")), "datatake_id": _label(p.get("s2:datatake_id")),
             "gsd": _item_gsd(d, sensor_gsd), "geometry": fix_antimeridian(shape(d["geometry"])),
         })
-    frame = gpd.GeoDataFrame(pd.DataFrame(rows, columns=["id", "collection", "datetime", "eo:cloud_cover",
-                                                         "platform", "gsd", "geometry"]),
-                             geometry="geometry", crs="EPSG:4326")
+    frame = gpd.GeoDataFrame(pd.DataFrame(rows, columns=_TABLE_COLUMNS), geometry="geometry", crs="EPSG:4326")
+    frame["eo:cloud_cover"] = frame["eo:cloud_cover"].astype(float)
     if len(frame):
         frame["datetime"] = pd.to_datetime(frame["datetime"], utc=True)
     return frame
@@ -142,6 +220,23 @@ def candidate_pairs(hr, lr, *, max_days: float) -> Any:
     """Every (HR, LR) pair whose footprints intersect and whose times differ by at
     most ``max_days``, with the share of the HR footprint the LR scene covers.
 
+    Parameters
+    ----------
+    hr, lr : geopandas.GeoDataFrame
+        Scene tables as made by :func:`scene_table`.
+    max_days : float
+        Largest time difference in days.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per pair: indices and ids of both scenes, ``delta_days`` (LR minus HR),
+        ``coverage``, the LR cloud cover (NaN when unknown) and ``lr_cloud_known``, and
+        what identifies the LR scene's datatake (platform, collection, relative orbit,
+        datatake id, datetime).
+
+    Notes
+    -----
     Work is bounded by time-sorted chunks and an STRtree per chunk, so it scales with
     the number of real candidates, not with ``len(hr) * len(lr)``.
     """
@@ -171,18 +266,25 @@ def candidate_pairs(hr, lr, *, max_days: float) -> Any:
     l_ = np.concatenate(out_l) if out_l else np.zeros(0, int)
     inter = shapely.area(shapely.intersection(hr_geom[h], lr_geom[l_]))
     area = shapely.area(hr_geom[h])
+    cloud = (pd.to_numeric(lr["eo:cloud_cover"], errors="coerce").to_numpy(float)[l_] if "eo:cloud_cover" in lr
+             else np.full(len(l_), np.nan))
+
+    def column(name):
+        return lr[name].to_numpy(object)[l_] if name in lr else np.full(len(l_), None, object)
+
     return pd.DataFrame({
         "hr_index": h, "lr_index": l_,
         "hr_id": hr["id"].to_numpy()[h], "lr_id": lr["id"].to_numpy()[l_],
         "delta_days": t_lr[l_] - t_hr[h],
         "coverage": np.divide(inter, area, out=np.zeros_like(inter), where=area > 0),
-        "lr_cloud_cover": lr["eo:cloud_cover"].to_numpy()[l_],
-        "lr_platform": lr["platform"].to_numpy()[l_] if "platform" in lr else None,
+        "lr_cloud_cover": cloud, "lr_cloud_known": np.isfinite(cloud),
+        "lr_platform": column("platform"), "lr_collection": column("collection"),
+        "lr_orbit": column("relative_orbit"), "lr_datatake_id": column("datatake_id"),
         "lr_datetime": lr["datetime"].iloc[l_].to_numpy() if len(l_) else lr["datetime"].iloc[:0].to_numpy(),
     })
 
 
-def _check_options(max_days, max_cloud_cover, min_coverage, strategy, k):
+def _check_options(max_days, max_cloud_cover, min_coverage, strategy, k, datatake_minutes):
     if not max_days > 0:
         raise InvalidInputError(f"max_days must be positive, got {max_days!r}")
     if not 0 <= max_cloud_cover <= 100:
@@ -193,50 +295,99 @@ def _check_options(max_days, max_cloud_cover, min_coverage, strategy, k):
         raise InvalidInputError(f"unknown strategy {strategy!r}; choose one of {list(STRATEGIES)}")
     if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
         raise InvalidInputError(f"k must be a positive integer, got {k!r}")
+    is_number = isinstance(datatake_minutes, (int, float, np.integer, np.floating))
+    if isinstance(datatake_minutes, bool) or not is_number or not 0 <= datatake_minutes < np.inf:
+        raise InvalidInputError("datatake_minutes is the largest time, in minutes, between two tiles of one "
+                                f"datatake: a number >= 0, got {datatake_minutes!r}")
 
 
-def _dedupe_datatakes(cands):
-    """Overlapping tiles of one datatake (same platform, same time to the minute) are
-    one acquisition: keep the tile covering most of the HR footprint."""
+def _text(values) -> np.ndarray:
+    """Labels as strings, missing ones as ``""``."""
+    return np.array(["" if v is None or (isinstance(v, float) and v != v) else str(v) for v in values], dtype=object)
+
+
+def _dedupe_datatakes(cands, *, minutes: float = DATATAKE_MINUTES):
+    """Keep one LR scene per datatake and HR scene: the one covering most of the HR
+    footprint (to 0.01 %), then the least cloudy (unknown cloud last), then the closest in time.
+
+    Two scenes are one datatake when both have a datatake id and the ids are equal, or,
+    when one of them has none, when they share platform (else collection) and relative
+    orbit and lie at most ``minutes`` apart (scenes sorted in time chain).
+    """
     import pandas as pd
 
-    minute = pd.to_datetime(cands["lr_datetime"], utc=True).dt.floor("min").astype(str)
-    key = minute + "|" + cands["lr_platform"].astype(str)
-    cands = cands.assign(_datatake=key.to_numpy())
-    cands = cands.sort_values(["hr_id", "_datatake", "coverage", "lr_cloud_cover"],
-                              ascending=[True, True, False, True])
-    return cands.drop_duplicates(["hr_id", "_datatake"]).drop(columns="_datatake")
+    platform = _text(cands["lr_platform"])
+    platform = np.where(platform == "", "collection:" + _text(cands["lr_collection"]), platform)
+    orbit, datatake = _text(cands["lr_orbit"]), _text(cands["lr_datatake_id"])
+    t = _days(cands.rename(columns={"lr_datetime": "datetime"})) * 1440.0  # minutes
+    hr_id = cands["hr_id"].astype(str).to_numpy(object)
+    order = np.lexsort((t, orbit, platform, hr_id))
+    hr_id, platform, orbit, datatake, t = hr_id[order], platform[order], orbit[order], datatake[order], t[order]
+    joined = np.zeros(len(order), bool)
+    if len(order) > 1:
+        same = (hr_id[1:] == hr_id[:-1]) & (platform[1:] == platform[:-1]) & (orbit[1:] == orbit[:-1])
+        both_ids = (datatake[1:] != "") & (datatake[:-1] != "")
+        joined[1:] = same & np.where(both_ids, datatake[1:] == datatake[:-1], t[1:] - t[:-1] <= minutes + 1e-6)
+    group = np.empty(len(order), np.int64)
+    group[order] = np.cumsum(~joined)
+    ranked = cands.assign(_datatake=group, _cov=-np.round(cands["coverage"].to_numpy(float), 4),
+                          _unknown=~cands["lr_cloud_known"].to_numpy(bool), _abs=cands["delta_days"].abs())
+    ranked = ranked.sort_values(["_datatake", "_cov", "_unknown", "lr_cloud_cover", "_abs"], kind="stable")
+    kept = ranked.drop_duplicates("_datatake").drop(columns=["_datatake", "_cov", "_unknown", "_abs"])
+    return kept.sort_values(["hr_id", "lr_datetime"], kind="stable") if len(kept) else kept
 
 
-def _select(group, strategy, k, period, max_days, max_cloud):
-    """Rows of one HR scene's candidates to keep, best first."""
-    g = group.assign(abs_days=group["delta_days"].abs())
-    # One score for tie-breaks and best_k: time, cloud and missing coverage, each scaled to [0, 1].
-    g["score"] = (g["abs_days"] / max_days + g["lr_cloud_cover"].fillna(100) / max(max_cloud, 1e-9)
-                  + (1 - g["coverage"]) * 2)
-    if strategy == "closest":
-        return g.sort_values(["abs_days", "score"]).head(k)
-    if strategy == "least_cloudy":
-        return g.sort_values(["lr_cloud_cover", "abs_days"]).head(k)
-    if strategy == "best_k":
-        return g.sort_values("score").head(k)
-    # uniform: k targets evenly spread over the period, each filled by the nearest unused scene
-    t = _days(g.rename(columns={"lr_datetime": "datetime"}))
+def _uniform(t, abs_days, lost, k, period) -> list:
+    """Positions chosen by the ``uniform`` strategy (see :func:`match_scenes`), in time order.
+
+    ``t`` are the candidates' times (days), ``abs_days`` their distances to the HR scene and
+    ``lost`` their percentages of cloud plus nodata.
+    """
     if period is not None:
         t0, t1 = (np.datetime64(p, "s").astype(np.int64) / 86400.0 for p in period)
     else:
         t0, t1 = t.min(), t.max()
-    targets = np.linspace(t0, t1, k) if k > 1 else np.array([(t0 + t1) / 2])
-    chosen, free = [], np.ones(len(g), bool)
-    for target in targets:
-        if not free.any():
-            break
-        cost = np.abs(t - target) + 0.1 * g["score"].to_numpy()
-        cost[~free] = np.inf
-        i = int(np.argmin(cost))
-        chosen.append(i)
-        free[i] = False
-    return g.iloc[sorted(chosen, key=lambda i: t[i])]
+    if k > 1:
+        targets, half = np.linspace(t0, t1, k), (t1 - t0) / (k - 1) / 2
+    else:
+        targets, half = np.array([(t0 + t1) / 2]), (t1 - t0) / 2
+    half = max(abs(half), 1e-6)  # every candidate at one instant: time cannot decide
+    chosen, free = {}, np.ones(len(t), bool)
+    # First every slot takes the best of its own frames; then empty slots take the best frame left.
+    for own_slot in (True, False):
+        for j, target in enumerate(targets):
+            if j in chosen or not free.any():
+                continue
+            dist = np.abs(t - target)
+            idx = np.flatnonzero(free & (dist <= half + 1e-9) if own_slot else free)
+            if not len(idx):
+                continue
+            cost = dist[idx] / half + lost[idx] / UNIFORM_LOSS_SCALE
+            i = int(idx[np.lexsort((abs_days[idx], cost))[0]])
+            chosen[j] = i
+            free[i] = False
+    return sorted(chosen.values(), key=lambda i: t[i])
+
+
+def _select(group, strategy, k, period, max_days, max_cloud):
+    """Rows of one HR scene's candidates to keep, best first (with ``abs_days`` and ``score``)."""
+    abs_days = np.abs(group["delta_days"].to_numpy(float))
+    unknown = ~group["lr_cloud_known"].to_numpy(bool)
+    # An unknown cloud cover counts as the limit: the worst a candidate may be.
+    cloud = np.where(unknown, max_cloud, group["lr_cloud_cover"].to_numpy(float))
+    coverage = group["coverage"].to_numpy(float)
+    # One score for tie-breaks and best_k: time, cloud and missing coverage, each scaled to [0, 1].
+    score = abs_days / max_days + cloud / max(max_cloud, 1e-9) + (1 - coverage) * 2
+    if strategy == "closest":
+        order = np.lexsort((unknown, score, abs_days))[:k]
+    elif strategy == "least_cloudy":
+        order = np.lexsort((abs_days, unknown, cloud))[:k]
+    elif strategy == "best_k":
+        order = np.lexsort((abs_days, unknown, score))[:k]
+    else:
+        order = np.asarray(_uniform(_days(group.rename(columns={"lr_datetime": "datetime"})), abs_days,
+                                    cloud + 100 * (1 - coverage), k, period), dtype=int)
+    return group.iloc[order].assign(abs_days=abs_days[order], score=score[order])
 
 
 @dataclass
@@ -246,15 +397,19 @@ class MatchResult:
     Attributes
     ----------
     pairs : pandas.DataFrame
-        The selected (HR, LR) pairs: hr_id, lr_id, delta_days, coverage,
-        nodata_fraction, lr_cloud_cover, rank.
+        The selected (HR, LR) pairs: hr_id, lr_id, rank, delta_days, coverage,
+        nodata_fraction, lr_cloud_cover (NaN when unknown), lr_cloud_known, lr_datetime.
     candidates : pandas.DataFrame
         Every pair that passed all criteria (before datatake de-duplication and selection).
     report : geopandas.GeoDataFrame
         One row per HR scene: status (matched: one candidate; multiple: several, e.g.
         overlapping tiles or several dates; unmatched), every candidate's id, the chosen
         LR ids, and for unmatched scenes the reason and a concrete suggestion.
+        ``hr_cloud_known`` says whether the HR scene has a cloud cover, ``lr_cloud_known``
+        whether every chosen LR scene has one (None when unmatched; ``max_lr_cloud_cover``
+        is over the known ones), and ``note`` says which are unknown (None when all are known).
     criteria : dict
+        The options the matching ran with.
     """
 
     pairs: Any
@@ -290,9 +445,17 @@ class MatchResult:
         return path
 
     def summary(self) -> str:
+        """Counts by status, scenes of unknown cloud cover, and each unmatched scene's reason."""
         counts = self.report["status"].value_counts()
         lines = [f"{len(self.report)} HR scenes: {counts.get('matched', 0)} matched, "
                  f"{counts.get('multiple', 0)} with several candidates, {counts.get('unmatched', 0)} unmatched"]
+        n_lr = int((~self.pairs["lr_cloud_known"].astype(bool)).sum()) if "lr_cloud_known" in self.pairs else 0
+        if n_lr:
+            lines.append(f"  {n_lr} pair{'s' if n_lr > 1 else ''} with LR cloud cover unknown: matched without a "
+                         "cloud check (look at them in QC)")
+        n_hr = int((~self.report["hr_cloud_known"].astype(bool)).sum()) if "hr_cloud_known" in self.report else 0
+        if n_hr:
+            lines.append(f"  {n_hr} HR scene{'s' if n_hr > 1 else ''} with cloud cover unknown")
         for _, row in self.unmatched.iterrows():
             lines.append(f"  {row['hr_id']}: {row['reason']} - {row['suggestion']}")
         return "\n".join(lines)
@@ -301,8 +464,9 @@ class MatchResult:
 def _explain(hr_row, spatial, in_window, covering, max_days, max_cloud, min_cov):
     """Reason and suggestion for an HR scene without candidates."""
     lat = hr_row.geometry.centroid.y
-    if len(covering):
-        cloud = float(covering["lr_cloud_cover"].min())
+    known = covering["lr_cloud_cover"].dropna()  # scenes of unknown cloud cover pass the limit: none here
+    if len(known):
+        cloud = float(known.min())
         tip = (f"the least cloudy LR scene in the window has {cloud:.0f}% cloud cover (limit {max_cloud:.0f}%): "
                f"raise max_cloud_cover to {np.ceil(cloud):.0f}, or widen max_days beyond {max_days:g}")
         if abs(lat) < 15:
@@ -323,7 +487,8 @@ def _explain(hr_row, spatial, in_window, covering, max_days, max_cloud, min_cov)
 
 def match_scenes(hr_items, lr_items, *, max_days: float = 3.0, max_cloud_cover: float = 20.0,
                  min_coverage: float = 0.9, strategy: str = "closest", k: int = 1,
-                 period: tuple | None = None, progress: bool = False) -> MatchResult:
+                 period: tuple | None = None, datatake_minutes: float = DATATAKE_MINUTES,
+                 progress: bool = False) -> MatchResult:
     """Match HR scenes to LR scenes in space and time.
 
     Parameters
@@ -333,15 +498,35 @@ def match_scenes(hr_items, lr_items, *, max_days: float = 3.0, max_cloud_cover: 
     max_days : float
         Largest time difference, in days, between an HR scene and its partner.
     max_cloud_cover : float
-        Largest LR cloud cover in percent.
+        Largest LR cloud cover in percent. LR scenes of unknown cloud cover pass.
     min_coverage : float
         Smallest share (0-1) of the HR footprint the LR scene's valid data must cover.
     strategy : {"closest", "least_cloudy", "best_k", "uniform"}
-        How partners are selected among the candidates.
+        How partners are selected among the candidates (after keeping one tile per datatake):
+
+        * ``closest``: the smallest time difference first;
+        * ``least_cloudy``: the lowest cloud cover first, then the closest;
+        * ``best_k``: the lowest sum of time difference / ``max_days``, cloud cover /
+          ``max_cloud_cover`` and twice the uncovered share of the HR footprint;
+        * ``uniform``: ``k`` slot centres evenly over ``period`` (both ends included; one
+          centre in the middle when ``k == 1``), each slot reaching half-way to the next
+          centre. Each slot takes, among its own frames, the one of lowest cost
+          ``distance / half_slot + lost / UNIFORM_LOSS_SCALE``, where ``lost`` is the
+          percentage of cloud plus nodata in the HR footprint: 10 points of cloud weigh as
+          much as lying at the slot's edge, so a clear frame a day from the centre of a
+          10-day slot beats a 16 % cloudy one at the centre, while 1 % of cloud does not
+          outweigh days. Slots without frames of their own then take the cheapest left.
+
+        An unknown cloud cover counts as ``max_cloud_cover`` in these rankings: other
+        things equal a scene of known cloud cover within the limit comes first, but a scene
+        of unknown cloud cover is never excluded.
     k : int
         Partners per HR scene (e.g. the frames of a multi-frame model).
     period : (start, end), optional
         For ``strategy="uniform"``: the period to spread over (default: the candidates' span).
+    datatake_minutes : float
+        Largest time between two tiles of one datatake (same platform and relative orbit,
+        no differing ``s2:datatake_id``), which then count as one acquisition; see the module notes.
     progress : bool
         Show a progress bar over HR scenes (for very large inputs).
 
@@ -357,18 +542,20 @@ def match_scenes(hr_items, lr_items, *, max_days: float = 3.0, max_cloud_cover: 
     import geopandas as gpd
     import pandas as pd
 
-    _check_options(max_days, max_cloud_cover, min_coverage, strategy, k)
+    _check_options(max_days, max_cloud_cover, min_coverage, strategy, k, datatake_minutes)
     hr, lr = scene_table(hr_items), scene_table(lr_items)
     _check_roles(hr, lr)
     criteria = {"max_days": max_days, "max_cloud_cover": max_cloud_cover, "min_coverage": min_coverage,
-                "strategy": strategy, "k": int(k)}
+                "strategy": strategy, "k": int(k), "datatake_minutes": float(datatake_minutes)}
     spatial_window = max(max_days * 10, 60.0)  # look further back/forward to explain "no LR in window"
     everything = candidate_pairs(hr, lr, max_days=spatial_window) if len(hr) and len(lr) else \
         candidate_pairs(hr.iloc[:0], lr.iloc[:0], max_days=1)
     in_window = everything[everything["delta_days"].abs() <= max_days + 1e-9]
     covering = in_window[in_window["coverage"] >= min_coverage - 1e-9]
-    cands = covering[covering["lr_cloud_cover"].fillna(np.inf) <= max_cloud_cover]
-    deduped = _dedupe_datatakes(cands) if len(cands) else cands.assign(abs_days=[], score=[])
+    # unknown cloud cover is not a reason to reject: it passes, and the report says so
+    cands = covering[~covering["lr_cloud_known"] | (covering["lr_cloud_cover"] <= max_cloud_cover)]
+    deduped = (_dedupe_datatakes(cands, minutes=datatake_minutes) if len(cands)
+               else cands.assign(abs_days=[], score=[]))
 
     selected = []
     groups = dict(tuple(deduped.groupby("hr_id", sort=False))) if len(deduped) else {}
@@ -386,13 +573,16 @@ def match_scenes(hr_items, lr_items, *, max_days: float = 3.0, max_cloud_cover: 
         hid = row["id"]
         group = groups.get(hid)
         all_cands = by_hr["candidates"].get(hid, empty)
+        hr_known = bool(np.isfinite(row["eo:cloud_cover"]))
         base = {"hr_id": hid, "hr_datetime": row["datetime"], "hr_cloud_cover": row["eo:cloud_cover"],
-                "n_candidates": len(all_cands), "candidate_ids": sorted(all_cands["lr_id"]),
-                "geometry": row.geometry}
+                "hr_cloud_known": hr_known, "n_candidates": len(all_cands),
+                "candidate_ids": sorted(all_cands["lr_id"]), "geometry": row.geometry}
+        notes = [] if hr_known else ["HR cloud cover unknown"]
         if group is None:
             reason, tip = _explain(row, by_hr["spatial"].get(hid, empty), by_hr["window"].get(hid, empty),
                                    by_hr["covering"].get(hid, empty), max_days, max_cloud_cover, min_coverage)
             rows.append({**base, "status": "unmatched", "lr_ids": [], "reason": reason, "suggestion": tip,
+                         "lr_cloud_known": None, "note": "; ".join(notes) or None,
                          "best_coverage": float(by_hr["window"].get(hid, empty)["coverage"].max())
                          if hid in by_hr["window"] else 0.0,
                          "min_abs_days": np.nan, "max_lr_cloud_cover": np.nan})
@@ -400,23 +590,28 @@ def match_scenes(hr_items, lr_items, *, max_days: float = 3.0, max_cloud_cover: 
         chosen = _select(group, strategy, k, period, max_days, max_cloud_cover)
         chosen = chosen.assign(rank=np.arange(1, len(chosen) + 1))
         selected.append(chosen)
+        unknown = list(chosen.loc[~chosen["lr_cloud_known"].astype(bool), "lr_id"])
+        if unknown:
+            notes.append(f"LR cloud cover unknown for {', '.join(unknown)}: matched without a cloud check")
+        known_clouds = chosen["lr_cloud_cover"].dropna()
         rows.append({**base, "status": "multiple" if len(all_cands) > 1 else "matched",
                      "lr_ids": list(chosen["lr_id"]), "reason": None, "suggestion": None,
+                     "lr_cloud_known": not unknown, "note": "; ".join(notes) or None,
                      "best_coverage": float(group["coverage"].max()),
                      "min_abs_days": float(chosen["delta_days"].abs().min()),
-                     "max_lr_cloud_cover": float(chosen["lr_cloud_cover"].max())})
-    columns = ["hr_id", "hr_datetime", "hr_cloud_cover", "status", "n_candidates", "candidate_ids", "lr_ids",
-               "reason", "suggestion",
+                     "max_lr_cloud_cover": float(known_clouds.max()) if len(known_clouds) else np.nan})
+    columns = ["hr_id", "hr_datetime", "hr_cloud_cover", "hr_cloud_known", "status", "n_candidates",
+               "candidate_ids", "lr_ids", "reason", "suggestion", "lr_cloud_known", "note",
                "best_coverage", "min_abs_days", "max_lr_cloud_cover", "geometry"]
     report = gpd.GeoDataFrame(pd.DataFrame(rows, columns=columns), geometry="geometry", crs="EPSG:4326")
     pair_cols = ["hr_id", "lr_id", "rank", "delta_days", "coverage", "nodata_fraction", "lr_cloud_cover",
-                 "lr_datetime"]
+                 "lr_cloud_known", "lr_datetime"]
     if selected:
         pairs = pd.concat(selected, ignore_index=True)
         pairs["nodata_fraction"] = 1 - pairs["coverage"]
         pairs = pairs[pair_cols]
     else:
         pairs = pd.DataFrame(columns=pair_cols)
-    cand_cols = ["hr_id", "lr_id", "delta_days", "coverage", "lr_cloud_cover", "lr_datetime"]
+    cand_cols = ["hr_id", "lr_id", "delta_days", "coverage", "lr_cloud_cover", "lr_cloud_known", "lr_datetime"]
     return MatchResult(pairs=pairs, candidates=cands[cand_cols].reset_index(drop=True), report=report,
                        criteria=criteria)

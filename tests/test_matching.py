@@ -15,10 +15,20 @@ from eo_sr.errors import InvalidInputError
 T0 = datetime(2022, 3, 1, 10, 0, tzinfo=timezone.utc)
 
 
-def item(item_id, geom, when, cloud=0.0, platform="p"):
+NO_CLOUD = object()  # an item without eo:cloud_cover (NAIP, items indexed from a user's GeoTIFFs)
+
+
+def item(item_id, geom, when, cloud=0.0, platform="p", **props):
+    """An item dict; ``cloud=NO_CLOUD`` leaves out eo:cloud_cover, ``platform=None`` the platform;
+    ``props`` are further properties (``:`` written as ``__``, e.g. ``sat__relative_orbit=7``)."""
+    properties = {"datetime": when.isoformat(), "eo:cloud_cover": cloud, "platform": platform,
+                  **{k.replace("__", ":"): v for k, v in props.items()}}
+    if cloud is NO_CLOUD:
+        del properties["eo:cloud_cover"]
+    if platform is None:
+        del properties["platform"]
     return {"type": "Feature", "id": item_id, "geometry": mapping(geom), "bbox": list(geom.bounds),
-            "properties": {"datetime": when.isoformat(), "eo:cloud_cover": cloud, "platform": platform},
-            "assets": {}, "links": []}
+            "properties": properties, "assets": {}, "links": []}
 
 
 # --- the demo world: outcomes as the truth manifest says --------------------------------
@@ -125,6 +135,173 @@ def test_overlapping_tiles_of_one_datatake_count_once():
     res = matching.match_scenes(hr, lr, min_coverage=0.9)
     assert res.report.loc[0, "status"] == "multiple"
     assert list(res.pairs["lr_id"]) == ["tile_a"]
+
+
+def test_tiles_of_one_datatake_minutes_apart_count_once():
+    """Issue #12: two tiles of one datatake 7 minutes apart were kept as two acquisitions
+    (the key was the exact minute); the least cloudy of equally covering tiles is kept."""
+    fp = box(0, 0, 1, 1)
+    lr = [item("tile_a", fp.buffer(0.5), T0, cloud=10.0, platform="sentinel-2a", sat__relative_orbit=7),
+          item("tile_b", fp.buffer(0.5), T0 + timedelta(minutes=7), cloud=3.0, platform="sentinel-2a",
+               sat__relative_orbit=7)]
+    res = matching.match_scenes([item("h", fp, T0)], lr, k=2)
+    assert list(res.pairs["lr_id"]) == ["tile_b"]
+    assert res.report.loc[0, "status"] == "multiple" and res.report.loc[0, "candidate_ids"] == ["tile_a", "tile_b"]
+    # one minute boundary between them, 20 seconds apart: still one datatake
+    lr = [item("a", fp.buffer(0.5), T0 + timedelta(seconds=50), platform="s2a"),
+          item("b", fp.buffer(0.2), T0 + timedelta(seconds=70), platform="s2a")]
+    assert list(matching.match_scenes([item("h", fp, T0)], lr, k=2).pairs["lr_id"]) == ["a"]
+
+
+def test_datatake_ids_decide_when_present():
+    fp = box(0, 0, 1, 1)
+    dt = "GS2A_20220301T100000_035000_N04.00"
+    same = [item("a", fp.buffer(0.5), T0, platform=None, s2__datatake_id=dt),
+            item("b", fp.buffer(0.5), T0 + timedelta(minutes=2), cloud=1.0, platform=None, s2__datatake_id=dt)]
+    assert list(matching.match_scenes([item("h", fp, T0)], same, k=2).pairs["lr_id"]) == ["a"]
+    other = [same[0], item("b", fp.buffer(0.5), T0 + timedelta(minutes=2), platform=None,
+                           s2__datatake_id=dt.replace("035000", "035001"))]
+    assert len(matching.match_scenes([item("h", fp, T0)], other, k=2).pairs) == 2
+
+
+@pytest.mark.parametrize("second", [
+    {"platform": "sentinel-2b"},  # another satellite the same day: another acquisition
+    {"platform": "sentinel-2a", "sat__relative_orbit": 8},  # another orbit
+    {"platform": "sentinel-2a", "minutes": 45},  # beyond the tolerance
+])
+def test_different_acquisitions_the_same_day_are_not_merged(second):
+    fp = box(0, 0, 1, 1)
+    second = {"sat__relative_orbit": 7, "minutes": 7, **second}
+    minutes = second.pop("minutes")
+    lr = [item("a", fp.buffer(0.5), T0, platform="sentinel-2a", sat__relative_orbit=7),
+          item("b", fp.buffer(0.5), T0 + timedelta(minutes=minutes), **second)]
+    res = matching.match_scenes([item("h", fp, T0)], lr, k=2)
+    assert sorted(res.pairs["lr_id"]) == ["a", "b"]
+
+
+@settings(max_examples=40, deadline=None)
+@given(scenes=st.lists(st.tuples(st.sampled_from(["s2a", "s2b"]), st.integers(0, 3 * 24 * 60)), min_size=1,
+                       max_size=8, unique=True))
+def test_datatakes_are_chains_of_scenes_of_one_platform_within_the_tolerance(scenes):
+    """As many partners as chains of one platform's scenes with gaps of at most 30 minutes."""
+    fp = box(0, 0, 1, 1)
+    lr = [item(f"l{i}", fp.buffer(0.5), T0 + timedelta(minutes=m), platform=p) for i, (p, m) in enumerate(scenes)]
+    res = matching.match_scenes([item("h", fp, T0)], lr, k=len(lr), max_days=4, strategy="least_cloudy")
+    expected = 0
+    for platform in ("s2a", "s2b"):
+        times = sorted(m for p, m in scenes if p == platform)
+        expected += sum(1 for a, b in zip([None, *times], times) if a is None or b - a > 30)
+    assert len(res.pairs) == expected
+    kept = {i for i, lid in enumerate(lr) if lid["id"] in set(res.pairs["lr_id"])}
+    assert len({scenes[i][0] for i in kept}) == len({p for p, _ in scenes})  # each platform keeps a scene
+
+
+def test_datatake_tolerance_is_an_option():
+    fp = box(0, 0, 1, 1)
+    lr = [item("a", fp.buffer(0.5), T0, platform="s2a"),
+          item("b", fp.buffer(0.5), T0 + timedelta(minutes=45), platform="s2a")]
+    res = matching.match_scenes([item("h", fp, T0)], lr, k=2, datatake_minutes=60)
+    assert list(res.pairs["lr_id"]) == ["a"] and res.criteria["datatake_minutes"] == 60
+    with pytest.raises(InvalidInputError, match="datatake_minutes"):
+        matching.match_scenes([item("h", fp, T0)], lr, datatake_minutes=-1)
+
+
+@pytest.mark.parametrize("max_cloud", [20.0, 100.0])
+def test_uniform_prefers_a_clear_frame_near_the_slot_centre_to_a_cloudy_one_at_it(max_cloud):
+    """Issue #12: a 16 % cloudy frame at the slot centre beat a clear one a day away."""
+    fp = box(0, 0, 1, 1)
+    lr = [item("cloudy", fp, T0, cloud=16.0), item("clear", fp, T0 + timedelta(days=1), cloud=0.0)]
+    res = matching.match_scenes([item("h", fp, T0)], lr, max_days=5, max_cloud_cover=max_cloud,
+                                strategy="uniform", k=1, period=(T0 - timedelta(days=5), T0 + timedelta(days=5)))
+    assert list(res.pairs["lr_id"]) == ["clear"]
+    # but cloud does not override time: a frame of the next slot does not steal this one's place
+    lr += [item("far_clear", fp, T0 + timedelta(days=4), cloud=0.0)]
+    res = matching.match_scenes([item("h", fp, T0)], lr, max_days=5, max_cloud_cover=max_cloud,
+                                strategy="uniform", k=2, period=(T0 - timedelta(days=1), T0 + timedelta(days=4)))
+    assert list(res.pairs["lr_id"]) == ["clear", "far_clear"]
+
+
+# --- missing cloud cover is unknown, not infinite --------------------------------------------
+
+@pytest.mark.parametrize("as_frame", [False, True])
+@pytest.mark.parametrize("max_cloud", [20.0, 100.0])
+def test_lr_scenes_without_cloud_cover_match_and_say_so(as_frame, max_cloud):
+    """Issue #12: items without eo:cloud_cover (NAIP, own GeoTIFFs) never matched, and the
+    report said 'nan%' and 'raise max_cloud_cover to nan'."""
+    fp = box(0, 0, 1, 1)
+    hr = [item("h", fp, T0), item("h2", box(5, 5, 6, 6), T0)]
+    lr = [item("l", fp, T0 + timedelta(days=1), cloud=NO_CLOUD), item("l2", box(5, 5, 6, 6), T0, cloud=NO_CLOUD)]
+    if as_frame:
+        hr, lr = matching.scene_table(hr), matching.scene_table(lr).drop(columns="eo:cloud_cover")
+    res = matching.match_scenes(hr, lr, max_cloud_cover=max_cloud)
+    rep = res.report.set_index("hr_id")
+    assert list(rep["status"]) == ["matched", "matched"]
+    assert list(res.pairs["lr_id"]) == ["l", "l2"] and not res.pairs["lr_cloud_known"].any()
+    assert not res.candidates["lr_cloud_known"].any()
+    assert list(rep["lr_cloud_known"]) == [False, False]
+    assert "cloud cover unknown" in rep.loc["h", "note"]
+    text = res.summary()
+    assert "2 pairs with LR cloud cover unknown" in text
+    assert "nan" not in text.lower() and "nan" not in " ".join(rep["note"]).lower()
+
+
+@pytest.mark.parametrize("value", [None, -1, "n/a", float("nan")])
+def test_null_or_invalid_cloud_cover_is_unknown(value):
+    """An explicit null (some catalogs), -1 (USGS: not computed), text or NaN: unknown, not an error."""
+    fp = box(0, 0, 1, 1)
+    table = matching.scene_table([item("l", fp, T0, cloud=value)])
+    assert table["eo:cloud_cover"].isna().all()
+    res = matching.match_scenes([item("h", fp, T0, cloud=value)], [item("l", fp, T0, cloud=value)])
+    assert res.report.loc[0, "status"] == "matched"
+    assert not res.report.loc[0, "hr_cloud_known"] and not res.report.loc[0, "lr_cloud_known"]
+
+
+def test_unknown_cloud_ranks_after_known_clear_but_is_not_excluded():
+    fp = box(0, 0, 1, 1)
+    hr = [item("h", fp, T0)]
+    lr = [item("unknown", fp, T0, cloud=NO_CLOUD), item("clear", fp, T0 + timedelta(days=1), cloud=5.0),
+          item("cloudy", fp, T0 + timedelta(days=2), cloud=15.0)]
+    period = (T0 - timedelta(days=3), T0 + timedelta(days=3))
+
+    def chosen(strategy, k):
+        res = matching.match_scenes(hr, lr, max_days=3, strategy=strategy, k=k, period=period)
+        return list(res.pairs["lr_id"])
+
+    assert chosen("least_cloudy", 3) == ["clear", "cloudy", "unknown"]
+    assert chosen("best_k", 1) == ["clear"]
+    assert chosen("uniform", 1) == ["clear"]
+    assert chosen("closest", 1) == ["unknown"]  # time first: the unknown scene is the closest
+    assert sorted(chosen("uniform", 3)) == sorted(chosen("best_k", 3)) == ["clear", "cloudy", "unknown"]
+
+
+def test_unknown_cloud_is_ranked_below_known_scenes_at_the_limit():
+    fp = box(0, 0, 1, 1)
+    lr = [item("unknown", fp, T0, cloud=NO_CLOUD), item("limit", fp, T0 + timedelta(days=1), cloud=20.0)]
+    res = matching.match_scenes([item("h", fp, T0)], lr, strategy="least_cloudy", k=2)
+    assert list(res.pairs["lr_id"]) == ["limit", "unknown"]
+
+
+def test_hr_scenes_without_cloud_cover_are_reported():
+    fp = box(0, 0, 1, 1)
+    hr = [item("h", fp, T0, cloud=NO_CLOUD), item("h_null", fp, T0, cloud=None), item("h_known", fp, T0)]
+    res = matching.match_scenes(hr, [item("l", fp, T0, cloud=3.0)])
+    rep = res.report.set_index("hr_id")
+    assert list(rep["status"]) == ["matched"] * 3
+    assert list(rep["hr_cloud_known"]) == [False, False, True]
+    assert "HR cloud cover unknown" in rep.loc["h", "note"] and rep.loc["h_known", "note"] is None
+    assert list(rep["lr_cloud_known"]) == [True] * 3
+    assert "2 HR scenes with cloud cover unknown" in res.summary()
+    assert "nan" not in res.summary().lower()
+
+
+def test_too_cloudy_ignores_scenes_of_unknown_cloud_cover_and_never_says_nan():
+    """An HR scene whose only LR scenes in the window are cloudy is still too_cloudy, with a number."""
+    fp = box(0, 0, 1, 1)
+    lr = [item("cloudy", fp, T0, cloud=65.0), item("edge_unknown", box(0, 0, 0.5, 1), T0, cloud=NO_CLOUD,
+                                                    platform="other")]
+    rep = matching.match_scenes([item("h", fp, T0)], lr).report
+    assert rep.loc[0, "reason"] == "too_cloudy"
+    assert "raise max_cloud_cover to 65" in rep.loc[0, "suggestion"]
 
 
 @pytest.mark.parametrize("kwargs, words", [
