@@ -88,7 +88,8 @@ def cmd_match(args) -> int:
 
     out = check_output_dir(args.out)
     result = match_to_files(args.hr, args.lr, out, max_days=args.max_days, max_cloud_cover=args.max_cloud,
-                            min_coverage=args.min_coverage, strategy=args.strategy, k=args.k)
+                            min_coverage=args.min_coverage, strategy=args.strategy, k=args.k,
+                            datatake_minutes=args.datatake_minutes)
     print(result.summary())
     print(f"report -> {out / 'match_report.parquet'}; selected pairs and their items -> {out}/ "
           f"(next: eo-sr patches --matches {out})")
@@ -254,6 +255,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="share of the HR footprint the LR scene must cover (default: %(default)s)")
     p.add_argument("--strategy", default="closest", help="closest, least_cloudy, best_k or uniform")
     p.add_argument("-k", type=int, default=1, help="partners per HR scene (default: %(default)s)")
+    p.add_argument("--datatake-minutes", type=float, default=30.0,
+                   help="LR scenes of one platform and orbit this close in time are one datatake, counted "
+                        "once (default: %(default)s)")
     p.add_argument("--out", default="match-results", help="output folder (default: %(default)s)")
     p.set_defaults(func=cmd_match)
 

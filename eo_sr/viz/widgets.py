@@ -514,8 +514,9 @@ class MatchChooser(widgets.VBox):
         fact = self._facts.get((hr_id, lr_id))
         if fact is None:
             return None
-        return (f"{fact.delta_days:+.2f} days, cloud {fact.lr_cloud_cover:.1f} %, "
-                f"covers {fact.coverage:.0%} of the HR footprint")
+        cloud = "cloud cover unknown" if fact.lr_cloud_cover != fact.lr_cloud_cover else \
+            f"cloud {fact.lr_cloud_cover:.1f} %"  # NaN: the item says nothing of clouds
+        return f"{fact.delta_days:+.2f} days, {cloud}, covers {fact.coverage:.0%} of the HR footprint"
 
     def render(self) -> bytes | None:
         """Show the HR scene and the selected LR candidate side by side."""
