@@ -1,8 +1,8 @@
 """The ``eo-sr`` command line.
 
 ``eo-sr quickstart`` runs the pipeline as far as it exists on the offline demo
-world; ``eo-sr demo``, ``serve``, ``search``, ``match``, ``patches`` and ``sensors`` run single
-steps; ``eo-sr qc-app`` serves the interactive quality-control explorer.
+world; ``eo-sr demo``, ``serve``, ``search``, ``index``, ``match``, ``patches`` and ``sensors`` run
+single steps; ``eo-sr qc-app`` serves the interactive quality-control explorer.
 Errors that a user can fix are printed as one line, without a traceback.
 """
 from __future__ import annotations
@@ -151,10 +151,37 @@ def cmd_qc_app(args) -> int:
     return 0
 
 
+def cmd_index(args) -> int:
+    from eo_sr import indexing, sensors, stac
+
+    sensor = sensors.get_sensor(args.sensor)  # a name, or a sensor file (read and registered)
+    items = indexing.index_folder(args.folder, sensor=sensor, collection=args.collection, pattern=args.pattern,
+                                  datetime=args.datetime, provider=args.provider, cloud_cover=args.cloud_cover,
+                                  footprint=args.footprint)
+    out = Path(args.out)
+    if out.is_dir():
+        raise EoSrError(f"--out {out} is a folder: give the items file to write, e.g. {out / 'items.ndjson'}")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    stac.write_items(items, out)
+    collections = sorted({it.collection_id for it in items})
+    print(f"{len(items)} item(s) of {sensor.id} (collection {', '.join(collections)}) from {args.folder} -> {out}")
+    no_cloud = [it.id for it in items if "eo:cloud_cover" not in it.properties]
+    if no_cloud:
+        print(f"  {len(no_cloud)} item(s) have no eo:cloud_cover (no mask file): 'eo-sr match' drops LR scenes "
+              "without one; pass --cloud-cover 0 for imagery known to be clear")
+    return 0
+
+
 def cmd_sensors(args) -> int:
     import pandas as pd
 
     from eo_sr import sensors
+
+    for path in args.register or ():
+        sensor = sensors.register_sensor(path)
+        print(f"{path}: sensor {sensor.id!r} is valid ({len(sensor.bands)} bands, {sensor.gsd:g} m, providers "
+              f"{', '.join(sensor.providers)}); it is registered for this command only: pass the file wherever "
+              "a sensor name goes (eo-sr index --sensor FILE)")
 
     table = pd.DataFrame(sensors.sensor_table())
     for col in table.columns:
@@ -235,8 +262,23 @@ def build_parser() -> argparse.ArgumentParser:
                    help="output file stem: writes OUT/NAME.ndjson and OUT/NAME.parquet (default: %(default)s)")
     p.set_defaults(func=cmd_search)
 
+    p = sub.add_parser("index", help="index a folder of GeoTIFFs as STAC items (ndjson, for match and serve)")
+    p.add_argument("folder", help="folder of GeoTIFFs: one multi-band file per scene, or SCENE_BAND.tif files")
+    p.add_argument("--sensor", required=True,
+                   help="sensor name (eo-sr sensors lists them) or a YAML sensor file (my_camera.yaml)")
+    p.add_argument("--out", required=True, help="items file to write (ndjson), e.g. results/hr.ndjson")
+    p.add_argument("--collection", help="collection id of the items (default: the sensor provider's)")
+    p.add_argument("--pattern", default="*.tif", help="glob of the files in FOLDER (default: %(default)s)")
+    p.add_argument("--datetime", help="acquisition time of every item, ISO 8601 (default: from the file names "
+                                      "or their TIFFTAG_DATETIME)")
+    p.add_argument("--provider", help="provider of the sensor whose asset keys to use (default: the one that fits)")
+    p.add_argument("--cloud-cover", type=float, help="eo:cloud_cover in %% of every item (default: from mask files)")
+    p.add_argument("--footprint", choices=["valid", "bounds"], default="valid",
+                   help="geometry: outline of the valid pixels, or the raster bounds (default: %(default)s)")
+    p.set_defaults(func=cmd_index)
+
     p = sub.add_parser("match", help="pair HR scenes with LR scenes; write a report of (un)matched scenes")
-    p.add_argument("--hr", required=True, help="HR items, one JSON per line (from 'eo-sr search')")
+    p.add_argument("--hr", required=True, help="HR items, one JSON per line (from 'eo-sr search' or 'eo-sr index')")
     p.add_argument("--lr", required=True, help="LR items, one JSON per line")
     p.add_argument("--max-days", type=float, default=3.0, help="time window in days (default: %(default)s)")
     p.add_argument("--max-cloud", type=float, default=20.0, help="LR cloud limit in %% (default: %(default)s)")
@@ -267,7 +309,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="Parquet or CSV file for keep/drop decisions (default: next to the patch store)")
     p.set_defaults(func=cmd_qc_app)
 
-    p = sub.add_parser("sensors", help="list the sensors eo-sr knows")
+    p = sub.add_parser("sensors", help="list the sensors eo-sr knows; check sensor files")
+    p.add_argument("--register", nargs="+", metavar="FILE",
+                   help="YAML sensor file(s) to check and list with the others (for this command)")
     p.set_defaults(func=cmd_sensors)
     return parser
 
@@ -275,7 +319,7 @@ def build_parser() -> argparse.ArgumentParser:
 _FIRST_STEPS = """\
 New to eo-sr? Start with
   eo-sr quickstart          the whole pipeline on the offline demo world (about a minute)
-then run single steps: eo-sr demo, serve, search, match, patches (eo-sr COMMAND --help)."""
+then run single steps: eo-sr demo, serve, search, index, match, patches (eo-sr COMMAND --help)."""
 
 
 #: The import names that only an extra installs, and that extra (tests/test_packaging.py keeps
