@@ -47,6 +47,7 @@ EXPECTED_OUTPUTS = {
     "06_radiometry": {"png": 8},
     # the QC explorer nests its map and bqplot scatter in a VBox: counted in the widget state
     "07_quality_control": {"png": 8, "widget_models": {"LeafletMapModel": 1, "FigureModel": 1}},
+    "12_your_own_imagery": {"png": 2},
 }
 
 SECRET_PATTERNS = {
