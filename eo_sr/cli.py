@@ -36,14 +36,35 @@ def cmd_demo(args) -> int:
     return 0
 
 
+def _serve_items(paths, port):
+    """Start the local STAC API with the items of ndjson files (from eo-sr index or search) and their collections."""
+    from eo_sr import indexing, stac
+    from eo_sr.localapi import serve
+
+    items = [it for path in paths for it in stac.read_items(path)]
+    if not items:
+        raise EoSrError(f"{', '.join(map(str, paths))} hold(s) no item: index a folder first (eo-sr index)")
+    groups: dict = {}
+    for it in items:
+        if not it.collection_id:
+            raise EoSrError(f"item {it.id} names no collection: index it with --collection")
+        groups.setdefault(it.collection_id, []).append(it)
+    collections = [indexing.items_collection(group, id=cid) for cid, group in sorted(groups.items())]
+    return serve(collections, items, port=port), f"{len(items)} items of {', '.join(sorted(groups))}"
+
+
 def cmd_serve(args) -> int:
     from eo_sr import demo
 
-    world = _world(args)
-    print(world.summary())
-    server = demo.serve_world(world, port=args.port)
+    if args.items:
+        server, what = _serve_items(args.items, args.port)
+    else:
+        world = _world(args)
+        print(world.summary())
+        server = demo.serve_world(world, port=args.port)
+        what = f"{demo.LR_COLLECTION} and {demo.HR_COLLECTION}"
     try:
-        print(f"STAC API serving {demo.LR_COLLECTION} and {demo.HR_COLLECTION} at {server.url}  (Ctrl-C stops it)")
+        print(f"STAC API serving {what} at {server.url}  (Ctrl-C stops it)")
         print(f"  log: {server.log_path}")
         print(f"  processes: API pid {server.api_pid}, PostgreSQL pid {server.postgres_pid}")
         sys.stdout.flush()
@@ -244,9 +265,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--overwrite", action="store_true", help="regenerate even if it exists")
     p.set_defaults(func=cmd_demo)
 
-    p = sub.add_parser("serve", help="serve the demo world on a local STAC API until Ctrl-C")
+    p = sub.add_parser("serve", help="serve the demo world (or your items) on a local STAC API until Ctrl-C")
     _add_world_args(p)
     p.add_argument("--port", type=int, default=None, help="TCP port (default: a free one)")
+    p.add_argument("--items", nargs="+", metavar="NDJSON",
+                   help="serve these items (from eo-sr index or search) instead of the demo world")
     p.set_defaults(func=cmd_serve)
 
     p = sub.add_parser("search", help="search a STAC API and write the results as GeoParquet + ndjson")

@@ -304,29 +304,42 @@ def _flagged_share(path: Path, sensor: Sensor) -> float | None:
 # ---------------------------------------------------------------------------------- scenes
 
 
-def _band_of_suffix(sensor: Sensor, suffix: str) -> str | None:
-    """The band common name (or ``"<mask>"``) a file-name suffix names, or None."""
-    key = suffix.lower()
-    if sensor.has_band(suffix):
-        return sensor.band(suffix).common_name
+def _suffixes(sensor: Sensor) -> list[tuple[str, str]]:
+    """(lower-case file-name suffix, band common name or ``"<mask>"``), longest suffix first: every name a band
+    file may end in (common name, product band name, alias, asset key) and every name of the mask."""
+    names: dict[str, str] = {}
+    for band in sensor.bands:
+        names.setdefault(band.common_name.lower(), band.common_name)
+        names.setdefault(band.name.lower(), band.common_name)
+    for alias, target in sensor.band_aliases.items():
+        names.setdefault(alias.lower(), target)
     for provider in sensor.providers.values():
+        if provider.mask_asset:
+            names.setdefault(provider.mask_asset.lower(), "<mask>")
         for common, asset in provider.assets.items():
-            if asset.lower() == key and not provider.band_index:
-                return common
-        if provider.mask_asset and provider.mask_asset.lower() == key:
-            return "<mask>"
-    if sensor.cloud_mask is not None and sensor.cloud_mask.name.lower() == key:
-        return "<mask>"
-    return None
+            if common not in provider.band_index:
+                names.setdefault(asset.lower(), common)
+    if sensor.cloud_mask is not None:
+        names.setdefault(sensor.cloud_mask.name.lower(), "<mask>")
+    return sorted(names.items(), key=lambda kv: -len(kv[0]))
+
+
+def _split_stem(stem: str, suffixes: list[tuple[str, str]]) -> tuple[str, str | None]:
+    """``(scene, band)`` for ``<scene>_<band>``, else ``(stem, None)``."""
+    low = stem.lower()
+    for suffix, band in suffixes:
+        if low.endswith("_" + suffix) and len(stem) > len(suffix) + 1:
+            return stem[: -len(suffix) - 1], band
+    return stem, None
 
 
 def _group_files(files: Sequence[Path], sensor: Sensor) -> dict[str, dict]:
     """Scene name -> {"file": path} (one multi-band file) or {"bands": {common: path}}, plus "mask"."""
     scenes: dict[str, dict] = {}
+    suffixes = _suffixes(sensor)
     for path in files:
         stem = path.stem
-        prefix, _, suffix = stem.rpartition("_")
-        band = _band_of_suffix(sensor, suffix) if prefix else None
+        prefix, band = _split_stem(stem, suffixes)
         if band is None:
             scene = scenes.setdefault(stem, {})
             if "file" in scene:

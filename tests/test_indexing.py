@@ -279,3 +279,62 @@ def test_the_cli_says_what_is_wrong_in_one_line(sensor_files, folders, tmp_path,
     assert main(["sensors", "--register", str(hr_sensor)]) == 0
     out = capsys.readouterr().out
     assert "sensor 'byo-hr' is valid (4 bands, 2.5 m" in out and "byo-hr" in out.split("\n", 1)[1]
+
+
+@pytest.mark.server
+def test_eo_sr_serve_items_serves_the_indexed_folders(sensor_files, folders, tmp_path):
+    """`eo-sr serve --items` puts the items of `eo-sr index` behind the local STAC API; a search finds them."""
+    import os
+    import re
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    hr_sensor, lr_sensor = sensor_files
+    hr_dir, lr_dir = folders
+    hr = stac.write_items(indexing.index_folder(hr_dir, sensor=hr_sensor), tmp_path / "hr.ndjson")
+    lr = stac.write_items(indexing.index_folder(lr_dir, sensor=lr_sensor), tmp_path / "lr.ndjson")
+    env = {**os.environ, "EO_SR_CACHE": str(tmp_path / "cache")}
+    proc = subprocess.Popen([sys.executable, "-m", "eo_sr.cli", "serve", "--items", str(hr), str(lr)], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        line, deadline = "", time.monotonic() + 120
+        while "STAC API serving" not in line and time.monotonic() < deadline:
+            line = proc.stdout.readline()
+            assert line or proc.poll() is None, proc.stderr.read()
+        assert "STAC API serving 3 items of byo-hr, byo-lr at http://127.0.0.1:" in line
+        url = re.search(r"(http://127\.0\.0\.1:\d+\S*)", line).group(1)
+        catalog = stac.open_catalog(url)
+        found = stac.search(catalog, collections="byo-hr", aoi=[LON - 0.01, LAT - 0.01, LON + 0.01, LAT + 0.01])
+        assert sorted(it.id for it in found) == ["field_a", "field_b_2023-06-03"]
+        assert found[0].assets["image"].href.startswith("file:///")
+        clear = stac.search(catalog, collections="byo-lr", max_cloud_cover=20)
+        assert [it.id for it in clear] == ["T36SWD_20230602T083601"]
+    finally:
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=60) == 0, proc.stderr.read()
+
+
+def test_band_names_and_mask_keys_with_underscores(tmp_path):
+    """Landsat's product band names (SR_B4) and mask asset (qa_pixel) hold underscores; a bit-field mask gives the
+    cloud cover."""
+    folder = tmp_path / "landsat"
+    folder.mkdir()
+    scene = "LC09_L2SP_176036_20230601_20230603_02_T1"
+    transform = from_origin(round(UTM_X), round(UTM_Y), 30, 30)
+    landsat = sensors.get_sensor("landsat-c2-l2")
+    for band in landsat.bands:
+        _write(folder / f"{scene}_{band.name}.tif", np.full((20, 20), 9000, np.uint16), crs="EPSG:32636",
+               transform=transform, nodata=0)
+    qa = np.full((20, 20), 1 << 6, np.uint16)  # clear
+    qa[:5] = (1 << 3) | (1 << 1)  # cloud (and dilated cloud): 25 %
+    qa[:, :4] = 1  # fill: no data in the western 4 columns
+    _write(folder / f"{scene}_QA_PIXEL.tif", qa, crs="EPSG:32636", transform=transform)
+    (item,) = indexing.index_folder(folder, sensor="landsat")
+    assert item.id == scene and item.datetime == pd.Timestamp("2023-06-01T00:00:00Z")  # the first date: acquisition
+    assert item.collection_id == "landsat-c2-l2"
+    assert sorted(item.assets) == sorted([*landsat.common_names, "qa_pixel"])  # Earth Search's keys
+    assert item.properties["eo:cloud_cover"] == pytest.approx(100 * 5 * 16 / (20 * 16))
+    pc = indexing.index_folder(folder, sensor="landsat", provider="planetary-computer")[0]
+    assert sorted(pc.assets) == sorted(item.assets)

@@ -242,6 +242,9 @@ def degrade(hr, *, factor: int, sensor: Any = None, psf_sigma: float | None = No
     dtype = arr.dtype
     ax = arrays.channel_axis(hr, arr, channel_axis, "hr")
     ya, xa = _spatial_axes(hr, arr.ndim, ax)
+    if ax in (ya, xa):
+        raise InvalidInputError(f"channel_axis={channel_axis!r} is a spatial axis of the image (dims "
+                                f"{getattr(hr, 'dims', arr.shape)}): pass channel_axis=None for a single band")
     h, w = arr.shape[ya], arr.shape[xa]
     data = arr.astype(np.float64)
     valid = np.isfinite(data)
