@@ -224,6 +224,13 @@ def cloud_fractions(mask_series, *, valid=None, invalid_values=None, cloud_mask=
         ``invalid_values`` or ``cloud_mask``, a ``valid`` mask of the wrong shape or dtype, or a
         ``cloud_mask`` of kind ``"bands"``.
 
+    References
+    ----------
+    .. [1] ESA, "Sentinel-2 Level-2A Algorithm Theoretical Basis Document" (scene classification:
+       0 no data, 3 cloud shadows, 8-9 cloud medium/high probability, 10 thin cirrus).
+    .. [2] USGS, "Landsat 8-9 Collection 2 Level 2 Science Product Guide" (QA_PIXEL bits: 0 fill,
+       1 dilated cloud, 2 cirrus, 3 cloud, 4 cloud shadow).
+
     Examples
     --------
     >>> import numpy as np

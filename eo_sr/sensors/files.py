@@ -435,6 +435,11 @@ def load_sensor(path: str | os.PathLike) -> Sensor:
         If it is not YAML, or a key is missing, unknown or wrong; the message names the file,
         the line and the key.
 
+    References
+    ----------
+    .. [1] STAC eo extension v1.1.0 (band common names, wavelengths in micrometres),
+       https://github.com/stac-extensions/eo
+
     Examples
     --------
     >>> from eo_sr.sensors import load_sensor
