@@ -1,8 +1,8 @@
 """The ``eo-sr`` command line.
 
 ``eo-sr quickstart`` runs the pipeline as far as it exists on the offline demo
-world; ``eo-sr demo``, ``serve``, ``search``, ``match``, ``patches`` and ``sensors`` run single
-steps; ``eo-sr qc-app`` serves the interactive quality-control explorer.
+world; ``eo-sr demo``, ``serve``, ``search``, ``index``, ``match``, ``patches`` and ``sensors`` run
+single steps; ``eo-sr qc-app`` serves the interactive quality-control explorer.
 Errors that a user can fix are printed as one line, without a traceback.
 """
 from __future__ import annotations
@@ -36,14 +36,35 @@ def cmd_demo(args) -> int:
     return 0
 
 
+def _serve_items(paths, port):
+    """Start the local STAC API with the items of ndjson files (from eo-sr index or search) and their collections."""
+    from eo_sr import indexing, stac
+    from eo_sr.localapi import serve
+
+    items = [it for path in paths for it in stac.read_items(path)]
+    if not items:
+        raise EoSrError(f"{', '.join(map(str, paths))} hold(s) no item: index a folder first (eo-sr index)")
+    groups: dict = {}
+    for it in items:
+        if not it.collection_id:
+            raise EoSrError(f"item {it.id} names no collection: index it with --collection")
+        groups.setdefault(it.collection_id, []).append(it)
+    collections = [indexing.items_collection(group, id=cid) for cid, group in sorted(groups.items())]
+    return serve(collections, items, port=port), f"{len(items)} items of {', '.join(sorted(groups))}"
+
+
 def cmd_serve(args) -> int:
     from eo_sr import demo
 
-    world = _world(args)
-    print(world.summary())
-    server = demo.serve_world(world, port=args.port)
+    if args.items:
+        server, what = _serve_items(args.items, args.port)
+    else:
+        world = _world(args)
+        print(world.summary())
+        server = demo.serve_world(world, port=args.port)
+        what = f"{demo.LR_COLLECTION} and {demo.HR_COLLECTION}"
     try:
-        print(f"STAC API serving {demo.LR_COLLECTION} and {demo.HR_COLLECTION} at {server.url}  (Ctrl-C stops it)")
+        print(f"STAC API serving {what} at {server.url}  (Ctrl-C stops it)")
         print(f"  log: {server.log_path}")
         print(f"  processes: API pid {server.api_pid}, PostgreSQL pid {server.postgres_pid}")
         sys.stdout.flush()
@@ -162,10 +183,37 @@ def cmd_qc_app(args) -> int:
     return 0
 
 
+def cmd_index(args) -> int:
+    from eo_sr import indexing, sensors, stac
+
+    sensor = sensors.get_sensor(args.sensor)  # a name, or a sensor file (read and registered)
+    items = indexing.index_folder(args.folder, sensor=sensor, collection=args.collection, pattern=args.pattern,
+                                  datetime=args.datetime, provider=args.provider, cloud_cover=args.cloud_cover,
+                                  footprint=args.footprint)
+    out = Path(args.out)
+    if out.is_dir():
+        raise EoSrError(f"--out {out} is a folder: give the items file to write, e.g. {out / 'items.ndjson'}")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    stac.write_items(items, out)
+    collections = sorted({it.collection_id for it in items})
+    print(f"{len(items)} item(s) of {sensor.id} (collection {', '.join(collections)}) from {args.folder} -> {out}")
+    no_cloud = [it.id for it in items if "eo:cloud_cover" not in it.properties]
+    if no_cloud:
+        print(f"  {len(no_cloud)} item(s) have no eo:cloud_cover (no mask file): 'eo-sr match' drops LR scenes "
+              "without one; pass --cloud-cover 0 for imagery known to be clear")
+    return 0
+
+
 def cmd_sensors(args) -> int:
     import pandas as pd
 
     from eo_sr import sensors
+
+    for path in args.register or ():
+        sensor = sensors.register_sensor(path)
+        print(f"{path}: sensor {sensor.id!r} is valid ({len(sensor.bands)} bands, {sensor.gsd:g} m, providers "
+              f"{', '.join(sensor.providers)}); it is registered for this command only: pass the file wherever "
+              "a sensor name goes (eo-sr index --sensor FILE)")
 
     table = pd.DataFrame(sensors.sensor_table())
     for col in table.columns:
@@ -228,9 +276,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--overwrite", action="store_true", help="regenerate even if it exists")
     p.set_defaults(func=cmd_demo)
 
-    p = sub.add_parser("serve", help="serve the demo world on a local STAC API until Ctrl-C")
+    p = sub.add_parser("serve", help="serve the demo world (or your items) on a local STAC API until Ctrl-C")
     _add_world_args(p)
     p.add_argument("--port", type=int, default=None, help="TCP port (default: a free one)")
+    p.add_argument("--items", nargs="+", metavar="NDJSON",
+                   help="serve these items (from eo-sr index or search) instead of the demo world")
     p.set_defaults(func=cmd_serve)
 
     p = sub.add_parser("search", help="search a STAC API and write the results as GeoParquet + ndjson")
@@ -246,8 +296,23 @@ def build_parser() -> argparse.ArgumentParser:
                    help="output file stem: writes OUT/NAME.ndjson and OUT/NAME.parquet (default: %(default)s)")
     p.set_defaults(func=cmd_search)
 
+    p = sub.add_parser("index", help="index a folder of GeoTIFFs as STAC items (ndjson, for match and serve)")
+    p.add_argument("folder", help="folder of GeoTIFFs: one multi-band file per scene, or SCENE_BAND.tif files")
+    p.add_argument("--sensor", required=True,
+                   help="sensor name (eo-sr sensors lists them) or a YAML sensor file (my_camera.yaml)")
+    p.add_argument("--out", required=True, help="items file to write (ndjson), e.g. results/hr.ndjson")
+    p.add_argument("--collection", help="collection id of the items (default: the sensor provider's)")
+    p.add_argument("--pattern", default="*.tif", help="glob of the files in FOLDER (default: %(default)s)")
+    p.add_argument("--datetime", help="acquisition time of every item, ISO 8601 (default: from the file names "
+                                      "or their TIFFTAG_DATETIME)")
+    p.add_argument("--provider", help="provider of the sensor whose asset keys to use (default: the one that fits)")
+    p.add_argument("--cloud-cover", type=float, help="eo:cloud_cover in %% of every item (default: from mask files)")
+    p.add_argument("--footprint", choices=["valid", "bounds"], default="valid",
+                   help="geometry: outline of the valid pixels, or the raster bounds (default: %(default)s)")
+    p.set_defaults(func=cmd_index)
+
     p = sub.add_parser("match", help="pair HR scenes with LR scenes; write a report of (un)matched scenes")
-    p.add_argument("--hr", required=True, help="HR items, one JSON per line (from 'eo-sr search')")
+    p.add_argument("--hr", required=True, help="HR items, one JSON per line (from 'eo-sr search' or 'eo-sr index')")
     p.add_argument("--lr", required=True, help="LR items, one JSON per line")
     p.add_argument("--max-days", type=float, default=3.0, help="time window in days (default: %(default)s)")
     p.add_argument("--max-cloud", type=float, default=20.0, help="LR cloud limit in %% (default: %(default)s)")
@@ -290,7 +355,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="Parquet or CSV file for keep/drop decisions (default: next to the patch store)")
     p.set_defaults(func=cmd_qc_app)
 
-    p = sub.add_parser("sensors", help="list the sensors eo-sr knows")
+    p = sub.add_parser("sensors", help="list the sensors eo-sr knows; check sensor files")
+    p.add_argument("--register", nargs="+", metavar="FILE",
+                   help="YAML sensor file(s) to check and list with the others (for this command)")
     p.set_defaults(func=cmd_sensors)
     return parser
 
@@ -298,7 +365,7 @@ def build_parser() -> argparse.ArgumentParser:
 _FIRST_STEPS = """\
 New to eo-sr? Start with
   eo-sr quickstart          the whole pipeline on the offline demo world (about a minute)
-then run single steps: eo-sr demo, serve, search, match, patches (eo-sr COMMAND --help)."""
+then run single steps: eo-sr demo, serve, search, index, match, patches (eo-sr COMMAND --help)."""
 
 
 #: The import names that only an extra installs, and that extra (tests/test_packaging.py keeps

@@ -20,7 +20,7 @@ README = PACKAGE.parent / "README.md"
 #: The layers, lowest first, and the top-level modules (or subpackages) of each.
 LAYERS = {
     "core": ("errors", "paths", "sensors", "grid", "bicubic", "metrics", "_arrays"),
-    "data access": ("stac", "loading", "store", "localapi", "demo"),
+    "data access": ("stac", "indexing", "loading", "store", "localapi", "demo"),
     "processing": ("matching", "radiometry", "patches", "qc"),
     "learning": ("dataset", "learn", "evaluate", "landcover"),
     "orchestration and faces": ("pipeline", "apps", "cli", "viz"),

@@ -3,7 +3,9 @@
 - :func:`consistent_pixels` finds the LR pixels where HR and LR show the same ground the same
   way (RANSAC), a fitting mask for :func:`eo_sr.radiometry.match_to_bicubic` when the HR
   sensor delivers no cloud or shadow mask;
-- :func:`blue_threshold_cloud_mask` finds clouds on sensors without a cloud mask.
+- :func:`blue_threshold_cloud_mask` finds clouds on sensors without a cloud mask;
+- :func:`cloud_fractions` turns a cloud-mask time series into one cloud fraction per frame,
+  over the pixels with data.
 
 Patches next to cloudy patches of the same acquisition (shadows fall near clouds) are flagged
 by :func:`eo_sr.qc.flag_shadow_neighbours`.
@@ -16,7 +18,7 @@ import eo_sr._arrays as arrays
 from eo_sr.bicubic import check_factor
 from eo_sr.errors import InvalidInputError
 
-__all__ = ["blue_threshold_cloud_mask", "consistent_pixels"]
+__all__ = ["blue_threshold_cloud_mask", "cloud_fractions", "consistent_pixels"]
 
 
 def consistent_pixels(hr, lr, *, factor: int, hr_mask=None, lr_mask=None, tolerance: float = 0.1,
@@ -165,3 +167,119 @@ def blue_threshold_cloud_mask(image, *, blue_index=0, threshold: float = 0.2, sc
         return blue_obj.copy(data=cloud).rename("cloud_mask")
     return cloud
 
+
+
+def _mask_classes(cloud_mask, invalid_values, nodata_values):
+    """(kind, cloud values, nodata values) from a CloudMask and/or explicit values."""
+    if cloud_mask is None:
+        kind = "values" if invalid_values is not None else "boolean"
+        return kind, invalid_values, nodata_values
+    kind = getattr(cloud_mask, "kind", None)
+    if kind not in ("classification", "bitmask"):
+        raise InvalidInputError(f"cloud_mask must be a classification or bitmask CloudMask (e.g. "
+                                f"sensor.cloud_mask), got {cloud_mask!r}: a 'bands' mask holds one layer per "
+                                "class; pass that layer as a boolean series instead")
+    if nodata_values is None:  # the classes that mean "no data", which count neither as cloud nor as clear
+        nodata_values = [v for v, name in cloud_mask.classes.items()
+                         if name.lower() in ("no_data", "nodata", "no-data", "fill")]
+    if invalid_values is None:
+        invalid_values = sorted(set(cloud_mask.invalid) - set(nodata_values))
+    return ("bits" if kind == "bitmask" else "values"), invalid_values, nodata_values
+
+
+def cloud_fractions(mask_series, *, valid=None, invalid_values=None, cloud_mask=None, nodata_values=None):
+    """Share of each frame's valid pixels that a cloud mask flags: one number per frame.
+
+    Parameters
+    ----------
+    mask_series : ndarray or xarray.DataArray, shape (T, H, W)
+        A boolean series (True = cloud) or a classification / bit-field series (e.g. Sentinel-2's
+        SCL, Landsat's QA_PIXEL). A DataArray with a ``time`` dimension gives a Series indexed by
+        time; every other dimension is spatial.
+    valid : ndarray of bool, optional
+        True where a pixel has data, ``(T, H, W)`` or ``(H, W)``; pixels outside it count
+        neither as cloud nor as clear (e.g. a partial swath's nodata edge).
+    invalid_values : sequence of int, optional
+        The classes (classification) or the bits (with a bitmask ``cloud_mask``) that count
+        as cloud; needed for a classification series without ``cloud_mask``. E.g. ``[3, 8, 9,
+        10]`` for SCL cloud shadow, clouds and cirrus.
+    cloud_mask : CloudMask, optional
+        The sensor's mask description (``sensor.cloud_mask``): its ``invalid`` classes or bits
+        count as cloud, except those named no-data or fill, which mark pixels without data.
+    nodata_values : sequence of int, optional
+        Classes (or bits) that mark pixels without data; default: from ``cloud_mask`` (SCL's 0,
+        QA_PIXEL's fill bit), else none.
+
+    Returns
+    -------
+    ndarray of float, shape (T,), or pandas.Series
+        The cloud fraction in [0, 1] of each frame; NaN for a frame without a valid pixel. A
+        Series (named ``cloud_fraction``, indexed by ``time``) for a DataArray with a ``time``
+        dimension.
+
+    Raises
+    ------
+    InvalidInputError
+        A series that is not 3-D (or has no time dimension), a classification series without
+        ``invalid_values`` or ``cloud_mask``, a ``valid`` mask of the wrong shape or dtype, or a
+        ``cloud_mask`` of kind ``"bands"``.
+
+    References
+    ----------
+    .. [1] ESA, "Sentinel-2 Level-2A Algorithm Theoretical Basis Document" (scene classification:
+       0 no data, 3 cloud shadows, 8-9 cloud medium/high probability, 10 thin cirrus).
+    .. [2] USGS, "Landsat 8-9 Collection 2 Level 2 Science Product Guide" (QA_PIXEL bits: 0 fill,
+       1 dilated cloud, 2 cirrus, 3 cloud, 4 cloud shadow).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from eo_sr.sensors import get_sensor
+    >>> scl = np.array([[[4, 9], [0, 4]], [[0, 0], [0, 0]]])  # frame 0: 1 cloud of 3 pixels with data
+    >>> cloud_fractions(scl, cloud_mask=get_sensor("sentinel-2-l2a").cloud_mask)
+    array([0.33333333,        nan])
+    """
+    is_da = arrays.is_dataarray(mask_series)
+    if is_da:
+        if "time" not in mask_series.dims:
+            raise InvalidInputError(f"mask_series has dimensions {list(mask_series.dims)}: a DataArray needs a 'time' "
+                                    "dimension (the frames)")
+        mask_series = mask_series.transpose("time", ...)
+    arr = np.asarray(mask_series.values if is_da else mask_series)
+    if arr.ndim < 2:
+        raise InvalidInputError(f"mask_series must be (T, H, W), got shape {arr.shape}")
+    if not is_da and arr.ndim != 3:
+        raise InvalidInputError(f"mask_series must be (T, H, W), got shape {arr.shape}")
+    n_frames = arr.shape[0]
+    kind, cloud_values, nodata = _mask_classes(cloud_mask, invalid_values, nodata_values)
+    if kind == "boolean":
+        if arr.dtype != bool:
+            raise InvalidInputError(f"mask_series holds {arr.dtype} values: a classification (e.g. SCL) needs "
+                                    "invalid_values= (the cloud classes) or cloud_mask=sensor.cloud_mask")
+        cloud = arr
+        has_data = np.ones(arr.shape, bool)
+    elif kind == "values":
+        cloud = np.isin(arr, np.asarray(list(cloud_values)))
+        has_data = ~np.isin(arr, np.asarray(list(nodata or [])))
+    else:  # bits
+        field = arr.astype(np.uint64)
+        cloud_bits = np.uint64(sum(1 << int(b) for b in cloud_values))
+        nodata_bits = np.uint64(sum(1 << int(b) for b in (nodata or [])))
+        has_data = (field & nodata_bits) == 0
+        cloud = (field & cloud_bits) != 0
+    if valid is not None:
+        v = np.asarray(valid.values if arrays.is_dataarray(valid) else valid)
+        if v.dtype != bool:
+            raise InvalidInputError(f"valid must be a boolean array (True = pixel with data), not {v.dtype}")
+        if v.shape != arr.shape and v.shape != arr.shape[1:]:
+            raise InvalidInputError(f"valid has shape {v.shape}; it must be {arr.shape} or {arr.shape[1:]}")
+        has_data = has_data & v
+    n_valid = has_data.reshape(n_frames, -1).sum(axis=1)
+    n_cloud = (cloud & has_data).reshape(n_frames, -1).sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        fractions = np.where(n_valid > 0, n_cloud / np.maximum(n_valid, 1), np.nan)
+    if is_da:
+        import pandas as pd
+
+        return pd.Series(fractions, index=pd.Index(mask_series["time"].values, name="time"), name="cloud_fraction")
+    return fractions

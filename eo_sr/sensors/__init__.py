@@ -6,8 +6,9 @@ reflectance, its quality / cloud mask (:class:`CloudMask`) and, for every STAC
 catalogue that serves it (:class:`Provider`), the collection id and the exact
 asset key of every band.
 
-The package is pure: standard library only, no I/O, so ``import eo_sr.sensors``
-is instant. Its modules:
+The package is light: standard library only, and no I/O except reading a sensor
+file you name (PyYAML, imported then), so ``import eo_sr.sensors`` is instant. Its
+modules:
 
 :mod:`eo_sr.sensors.model`
     The data model: :class:`Band`, :class:`CloudMask`, :class:`Provider`,
@@ -19,7 +20,10 @@ is instant. Its modules:
 :mod:`eo_sr.sensors.registry`
     :func:`get_sensor`, :func:`list_sensors`, :func:`sensor_table`,
     :func:`find_sensor_for_collection`, :func:`register_sensor` and
-    :func:`unregister_sensor`.
+    :func:`unregister_sensor`; a sensor file's path works wherever a sensor name does.
+:mod:`eo_sr.sensors.files`
+    Sensors of your own from a small YAML file: :func:`load_sensor`,
+    :func:`sensor_from_dict`.
 :mod:`eo_sr.sensors.pairing`
     :func:`resolution_factor` and :func:`check_pair` for an LR/HR pair.
 
@@ -42,6 +46,7 @@ from __future__ import annotations
 
 # The built-in sensors, MASK_KINDS and GsdLike are public too (not in __all__, as before the split).
 from eo_sr.sensors.catalogue import DEMO_HR, DEMO_LR, LANDSAT_C2_L2, NAIP, PLANETSCOPE, SENTINEL_2_L2A
+from eo_sr.sensors.files import load_sensor, sensor_from_dict
 from eo_sr.sensors.model import MASK_KINDS, Band, CloudMask, Provider, Sensor
 from eo_sr.sensors.pairing import GsdLike, PairCheck, check_pair, resolution_factor
 from eo_sr.sensors.registry import (
@@ -63,8 +68,10 @@ __all__ = [
     "find_sensor_for_collection",
     "get_sensor",
     "list_sensors",
+    "load_sensor",
     "register_sensor",
     "resolution_factor",
+    "sensor_from_dict",
     "sensor_table",
     "unregister_sensor",
 ]

@@ -1,16 +1,20 @@
 """The registry of sensors: look-ups by id, alias or STAC collection.
 
 It starts with the built-in sensors of :mod:`eo_sr.sensors.catalogue`;
-:func:`register_sensor` adds your own.
+:func:`register_sensor` adds your own, as a :class:`Sensor` or a YAML sensor file
+(:mod:`eo_sr.sensors.files`), and :func:`get_sensor` accepts the path of such a file too.
 
-Standard library only, no I/O.
+Standard library only; files are read only when a sensor file is named.
 """
 from __future__ import annotations
 
+import os
+from pathlib import Path
 from typing import Any, Union
 
 from eo_sr.errors import InvalidInputError, UnknownNameError
 from eo_sr.sensors.catalogue import BUILTIN_SENSORS
+from eo_sr.sensors.files import is_sensor_file, load_sensor
 from eo_sr.sensors.model import Sensor, join_names, unknown_name_error
 
 __all__ = [
@@ -24,38 +28,63 @@ __all__ = [
 
 _REGISTRY: dict[str, Sensor] = {}
 _ALIASES: dict[str, str] = {}
+#: Sensor id -> the resolved path of the file it was registered from (user sensors only).
+_SOURCES: dict[str, Path] = {}
 
 
 def _normalise(name: str) -> str:
     return name.strip().lower().replace("_", "-").replace(" ", "-")
 
 
-def register_sensor(sensor: Sensor, *, replace: bool = False) -> Sensor:
-    """Add a sensor to the registry (e.g. a commercial sensor of your own).
+def register_sensor(sensor: Union[Sensor, str, os.PathLike], *, replace: bool = False) -> Sensor:
+    """Add a sensor to the registry (e.g. a commercial sensor or a camera of your own).
 
     Parameters
     ----------
-    sensor : Sensor
-        The sensor; its ``id`` and ``aliases`` become names for
-        :func:`get_sensor`.
+    sensor : Sensor, str or os.PathLike
+        The sensor, or the path of a YAML sensor file (see :mod:`eo_sr.sensors.files`);
+        its ``id`` and ``aliases`` become names for :func:`get_sensor`.
     replace : bool, optional
-        Replace a registered sensor with the same id (default: refuse).
+        Replace a registered sensor with the same id (default: refuse). Registering the
+        same file again, unchanged or edited, replaces what it registered before.
 
     Returns
     -------
     Sensor
-        ``sensor``, for chaining.
+        The registered sensor, for chaining.
 
     Raises
     ------
     InvalidInputError
-        If ``sensor`` is not a :class:`Sensor`, or its id or an alias is taken.
+        If ``sensor`` is neither a :class:`Sensor` nor a path, a sensor file is invalid (the
+        message names the line and the key), or its id or an alias is taken.
+    NotFoundError
+        If a sensor file does not exist.
+
+    Examples
+    --------
+    >>> from eo_sr import sensors
+    >>> camera = sensors.register_sensor("my_camera.yaml")  # doctest: +SKIP
+    >>> sensors.get_sensor(camera.id) is camera  # doctest: +SKIP
+    True
     """
+    source = None
+    if isinstance(sensor, (str, os.PathLike)):
+        source = Path(sensor).resolve()
+        sensor = load_sensor(sensor)
+        if _REGISTRY.get(sensor.id) == sensor:  # unchanged: nothing to do
+            _SOURCES.setdefault(sensor.id, source)
+            return _REGISTRY[sensor.id]
+        if _SOURCES.get(sensor.id) == source:
+            replace = True
     if not isinstance(sensor, Sensor):
-        raise InvalidInputError(f"register_sensor expects a Sensor, got {type(sensor).__name__}")
+        raise InvalidInputError(f"register_sensor expects a Sensor or the path of a YAML sensor file, got "
+                                f"{type(sensor).__name__}")
     if sensor.id in _REGISTRY and not replace:
+        where = f" ({_SOURCES[sensor.id]})" if sensor.id in _SOURCES else ""
         raise InvalidInputError(
-            f"a sensor with id {sensor.id!r} is already registered; pass replace=True to replace it"
+            f"a sensor with id {sensor.id!r} is already registered{where}; pass replace=True to replace it"
+            + (", or give the sensor in the file another id" if source is not None else "")
         )
     names = {_normalise(a) for a in sensor.aliases} - {sensor.id}
     if _ALIASES.get(sensor.id, sensor.id) != sensor.id:
@@ -70,6 +99,10 @@ def register_sensor(sensor: Sensor, *, replace: bool = False) -> Sensor:
     _REGISTRY[sensor.id] = sensor
     for alias in names:
         _ALIASES[alias] = sensor.id
+    if source is not None:
+        _SOURCES[sensor.id] = source
+    else:
+        _SOURCES.pop(sensor.id, None)
     return sensor
 
 
@@ -82,6 +115,7 @@ def unregister_sensor(sensor_id: str) -> None:
         The sensor's id, exactly as registered; an unknown id is ignored.
     """
     _REGISTRY.pop(sensor_id, None)
+    _SOURCES.pop(sensor_id, None)
     for alias in [a for a, target in _ALIASES.items() if target == sensor_id]:
         del _ALIASES[alias]
 
@@ -94,15 +128,17 @@ del _sensor
 # ----------------------------------------------------------------- look-ups
 
 
-def get_sensor(name: Union[str, Sensor]) -> Sensor:
-    """Return a registered sensor by id or alias.
+def get_sensor(name: Union[str, Sensor, os.PathLike]) -> Sensor:
+    """Return a registered sensor by id or alias, or the sensor of a YAML sensor file.
 
     Parameters
     ----------
-    name : str or Sensor
+    name : str, os.PathLike or Sensor
         Id (``"sentinel-2-l2a"``) or alias (``"s2"``, ``"sentinel-2"``),
         case-insensitive, ``_`` and spaces read as ``-``. A :class:`Sensor` is
-        returned unchanged.
+        returned unchanged. A path ending in ``.yaml`` or ``.yml`` is read as a sensor
+        file (:mod:`eo_sr.sensors.files`) and registered (:func:`register_sensor`), so
+        that later look-ups by its id, or by its collection, find it.
 
     Returns
     -------
@@ -113,10 +149,15 @@ def get_sensor(name: Union[str, Sensor]) -> Sensor:
     UnknownNameError
         If no sensor has that name; the message lists the known ids.
     InvalidInputError
-        If ``name`` is neither a string nor a Sensor.
+        If ``name`` is neither a string nor a Sensor, or names an invalid sensor file (or
+        one whose id another sensor has).
+    NotFoundError
+        If a sensor file does not exist.
     """
     if isinstance(name, Sensor):
         return name
+    if is_sensor_file(name):
+        return register_sensor(name)
     if not isinstance(name, str):
         raise InvalidInputError(f"expected a sensor id (str) or a Sensor, got {type(name).__name__} {name!r}")
     key = _normalise(name)
