@@ -199,8 +199,8 @@ def cmd_index(args) -> int:
     print(f"{len(items)} item(s) of {sensor.id} (collection {', '.join(collections)}) from {args.folder} -> {out}")
     no_cloud = [it.id for it in items if "eo:cloud_cover" not in it.properties]
     if no_cloud:
-        print(f"  {len(no_cloud)} item(s) have no eo:cloud_cover (no mask file): 'eo-sr match' drops LR scenes "
-              "without one; pass --cloud-cover 0 for imagery known to be clear")
+        print(f"  {len(no_cloud)} item(s) have no eo:cloud_cover (no mask file): 'eo-sr match' treats their cloud "
+              "cover as unknown (matched, with a note); pass --cloud-cover 0 for imagery known to be clear")
     return 0
 
 
@@ -210,10 +210,11 @@ def cmd_sensors(args) -> int:
     from eo_sr import sensors
 
     for path in args.register or ():
-        sensor = sensors.register_sensor(path)
+        kept = sensors.save_user_sensor(path)
+        sensor = sensors.get_sensor(kept.stem)
         print(f"{path}: sensor {sensor.id!r} is valid ({len(sensor.bands)} bands, {sensor.gsd:g} m, providers "
-              f"{', '.join(sensor.providers)}); it is registered for this command only: pass the file wherever "
-              "a sensor name goes (eo-sr index --sensor FILE)")
+              f"{', '.join(sensor.providers)}); registered for later eo-sr commands too (kept as {kept}; delete "
+              "that file to forget it)")
 
     table = pd.DataFrame(sensors.sensor_table())
     for col in table.columns:

@@ -296,17 +296,23 @@ def cut_pair(hr_item, lr_items, config: PatchConfig, *, lr_res: float | None = N
     if config.histogram_match:
         f = config.factor
         hr_ok = hr_valid & ~hr_cloud
-        fit_lr = lr_clear[0]
-        lr_ok = np.repeat(np.repeat(fit_lr, f, axis=0), f, axis=1) & hr_ok
+        fits = [lr_clear[0]]
+        lr_ok = np.repeat(np.repeat(fits[0], f, axis=0), f, axis=1) & hr_ok
         if config.match_consistent_only and lr_ok.mean() > 0.05:
             same = radiometry.consistent_pixels(np.nan_to_num(hr_data), np.nan_to_num(lr_data[0]), factor=f,
-                                                hr_mask=hr_ok, lr_mask=fit_lr)
-            if same.sum() >= 0.25 * fit_lr.sum():  # else no one relation holds for most pixels: fit them all
-                fit_lr = same
-                lr_ok = np.repeat(np.repeat(fit_lr, f, axis=0), f, axis=1) & hr_ok
+                                                hr_mask=hr_ok, lr_mask=fits[0])
+            if same.sum() >= 0.25 * fits[0].sum():  # else no one relation holds for most pixels: fit them all
+                fits.insert(0, same)
         if lr_ok.mean() > 0.05:
-            hr_data = radiometry.match_to_bicubic(np.nan_to_num(hr_data), np.nan_to_num(lr_data[0]), factor=f,
-                                                  hr_mask=hr_ok, lr_mask=fit_lr).astype(np.float32)
+            for i, fit_lr in enumerate(fits):
+                try:
+                    hr_data = radiometry.match_to_bicubic(np.nan_to_num(hr_data), np.nan_to_num(lr_data[0]),
+                                                          factor=f, hr_mask=hr_ok, lr_mask=fit_lr).astype(np.float32)
+                    break
+                except InvalidInputError:
+                    # consistent pixels too scattered to leave any whole bicubic support: fit all clear ones
+                    if i == len(fits) - 1:
+                        raise
     t3 = clock()
     red = bands.index("red") if "red" in bands else 0
     both = lr_clear[0] & hr_valid.reshape(lr_grid.height, config.factor, lr_grid.width, config.factor).all(axis=(1, 3))

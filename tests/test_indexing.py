@@ -173,7 +173,7 @@ def test_eo_sr_index_then_match_pairs_the_scenes(sensor_files, folders, tmp_path
     assert main(["index", str(hr_dir), "--sensor", str(hr_sensor), "--out", str(out / "hr.ndjson")]) == 0
     printed = capsys.readouterr().out
     assert f"2 item(s) of byo-hr (collection byo-hr) from {hr_dir} -> {out / 'hr.ndjson'}" in printed
-    assert "no eo:cloud_cover" in printed  # said, since match drops LR scenes without one
+    assert "no eo:cloud_cover" in printed and "unknown" in printed  # said: match notes unknown cloud
     assert main(["index", str(lr_dir), "--sensor", str(lr_sensor), "--out", str(out / "lr.ndjson")]) == 0
     assert len(stac.read_items(out / "hr.ndjson")) == 2
     lines = (out / "lr.ndjson").read_text().splitlines()
@@ -265,7 +265,8 @@ def _strip_tag(path):
         dst.update_tags(TIFFTAG_DATETIME="")
 
 
-def test_the_cli_says_what_is_wrong_in_one_line(sensor_files, folders, tmp_path, capsys):
+def test_the_cli_says_what_is_wrong_in_one_line(sensor_files, folders, tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("EO_SR_CACHE", str(tmp_path / "cache"))  # --register keeps the file in the cache
     hr_sensor, _ = sensor_files
     hr_dir, _ = folders
     code = main(["index", str(hr_dir), "--sensor", str(hr_sensor), "--pattern", "*.jp2",
@@ -338,3 +339,39 @@ def test_band_names_and_mask_keys_with_underscores(tmp_path):
     assert item.properties["eo:cloud_cover"] == pytest.approx(100 * 5 * 16 / (20 * 16))
     pc = indexing.index_folder(folder, sensor="landsat", provider="planetary-computer")[0]
     assert sorted(pc.assets) == sorted(item.assets)
+
+
+def test_your_own_folders_become_a_patch_store_from_the_command_line(sensor_files, folders, tmp_path):
+    """The whole path in separate processes, as a user runs it: register the sensor files once, index, match,
+    cut patches. The 4-band 8-bit HR file is read band by band (not band 1 four times), without a cloud test."""
+    import os
+    import subprocess
+    import sys
+
+    hr_sensor, lr_sensor = sensor_files
+    hr_dir, lr_dir = folders
+    env = {**os.environ, "EO_SR_CACHE": str(tmp_path / "cache")}
+
+    def eo_sr(*args):
+        proc = subprocess.run([sys.executable, "-m", "eo_sr.cli", *map(str, args)], env=env, capture_output=True,
+                              text=True, timeout=300)
+        assert proc.returncode == 0, proc.stderr
+        return proc.stdout
+
+    out = eo_sr("sensors", "--register", hr_sensor, lr_sensor)
+    assert "registered for later eo-sr commands" in out
+    assert sorted(p.name for p in (tmp_path / "cache" / "sensors").iterdir()) == ["byo-hr.yaml", "byo-lr.yaml"]
+    eo_sr("index", hr_dir, "--sensor", "byo-hr", "--out", tmp_path / "hr.ndjson")  # known by name from now on
+    eo_sr("index", lr_dir, "--sensor", "byo-lr", "--out", tmp_path / "lr.ndjson")
+    eo_sr("match", "--hr", tmp_path / "hr.ndjson", "--lr", tmp_path / "lr.ndjson", "--max-days", "2",
+          "--out", tmp_path / "matches")
+    eo_sr("patches", "--matches", tmp_path / "matches", "--lr-size", "8", "--hr-cloud-threshold", "none",
+          "--out", tmp_path / "store")
+    from eo_sr.store import open_store
+
+    store = open_store(tmp_path / "store")
+    assert (store.factor, store.record["lr_res"]) == (4, 10.0)  # 10 m / 2.5 m, read from the sensor files
+    assert len(store.manifest) > 0
+    hr = store.arrays(store.splits()[0])["hr"][:]
+    corr = np.corrcoef(hr[:, 0].ravel(), hr[:, 3].ravel())[0, 1]
+    assert corr < 0.9, corr  # red and nir are different bands of the file (random, independent here)

@@ -7,7 +7,7 @@ import textwrap
 import pytest
 
 from eo_sr import sensors
-from eo_sr.errors import InvalidInputError, NotFoundError
+from eo_sr.errors import InvalidInputError, NotFoundError, UnknownNameError
 from eo_sr.sensors.files import load_sensor, sensor_from_dict
 
 CAMERA = """\
@@ -165,3 +165,27 @@ def test_sensor_from_dict_without_a_file():
     assert s.scale == 0.0001 and s.offset == 0.0 and s.common_names == ("blue", "red")
     with pytest.raises(InvalidInputError, match=r"sensor: bands\[0\]: required|common_name: required"):
         sensor_from_dict({"id": "d", "gsd": 3, "dtype": "uint16", "bands": [{"name": "B1"}]})
+
+
+def test_sensor_files_in_eo_sr_sensors_or_kept_in_the_cache_are_found_by_name_and_collection(tmp_path,
+                                                                                               monkeypatch):
+    """Another process (a later CLI command) finds a user's sensor without being given the file again."""
+    folder = tmp_path / "my_sensors"
+    folder.mkdir()
+    (folder / "cam.yaml").write_text(CAMERA.replace("byo-camera", "env-camera"))
+    monkeypatch.setenv("EO_SR_SENSORS", str(folder))
+    monkeypatch.setenv("EO_SR_CACHE", str(tmp_path / "cache"))
+    try:
+        assert sensors.find_sensor_for_collection("env-camera-tiles").id == "env-camera"
+        assert sensors.get_sensor("env-camera").gsd == 0.6
+        kept_file = tmp_path / "other.yaml"
+        kept_file.write_text(CAMERA.replace("byo-camera", "kept-camera"))
+        kept = sensors.save_user_sensor(kept_file)
+        assert kept == tmp_path / "cache" / "sensors" / "kept-camera.yaml" and kept.read_text() == kept_file.read_text()
+        sensors.unregister_sensor("kept-camera")  # as in a new process
+        assert sensors.get_sensor("kept-camera").id == "kept-camera"
+        with pytest.raises(UnknownNameError, match="eo-sr sensors --register"):
+            sensors.find_sensor_for_collection("nobody-has-this")
+    finally:
+        for sid in ("env-camera", "kept-camera"):
+            sensors.unregister_sensor(sid)

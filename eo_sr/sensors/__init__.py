@@ -21,6 +21,8 @@ modules:
     :func:`get_sensor`, :func:`list_sensors`, :func:`sensor_table`,
     :func:`find_sensor_for_collection`, :func:`register_sensor` and
     :func:`unregister_sensor`; a sensor file's path works wherever a sensor name does.
+    :func:`save_user_sensor` keeps a file for later processes, which find it (with
+    those in ``$EO_SR_SENSORS``) when a name or collection is not a built-in one.
 :mod:`eo_sr.sensors.files`
     Sensors of your own from a small YAML file: :func:`load_sensor`,
     :func:`sensor_from_dict`.
@@ -54,8 +56,10 @@ from eo_sr.sensors.registry import (
     get_sensor,
     list_sensors,
     register_sensor,
+    save_user_sensor,
     sensor_table,
     unregister_sensor,
+    user_sensor_files,
 )
 
 __all__ = [
@@ -71,7 +75,9 @@ __all__ = [
     "load_sensor",
     "register_sensor",
     "resolution_factor",
+    "save_user_sensor",
     "sensor_from_dict",
     "sensor_table",
     "unregister_sensor",
+    "user_sensor_files",
 ]

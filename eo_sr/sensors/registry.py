@@ -124,6 +124,53 @@ for _sensor in BUILTIN_SENSORS:
     register_sensor(_sensor)
 del _sensor
 
+#: Where sensor files are found by every process: the folders or files listed in this variable
+#: (separated by os.pathsep), and ``<cache>/sensors/``, where ``eo-sr sensors --register`` keeps them.
+SENSORS_ENV = "EO_SR_SENSORS"
+
+
+def user_sensor_files() -> list[Path]:
+    """The sensor files every eo-sr process knows: ``$EO_SR_SENSORS`` and ``<cache>/sensors/*.yaml``."""
+    from eo_sr.paths import cache_dir
+
+    places = [Path(p).expanduser() for p in os.environ.get(SENSORS_ENV, "").split(os.pathsep) if p.strip()]
+    places.append(cache_dir("sensors", create=False))
+    files = []
+    for place in places:
+        if place.is_dir():
+            files += sorted(f for f in place.iterdir() if is_sensor_file(f))
+        elif is_sensor_file(place):
+            files.append(place)
+    return files
+
+
+def _load_user_sensors() -> bool:
+    """Register the user sensor files whose sensor is not registered from them; True if any was."""
+    registered = set(_SOURCES.values())
+    new = [f for f in user_sensor_files() if f.resolve() not in registered]
+    for path in new:
+        register_sensor(path)
+    return bool(new)
+
+
+def save_user_sensor(path: Union[str, os.PathLike]) -> Path:
+    """Check a sensor file, register it and keep a copy in ``<cache>/sensors/`` for later processes.
+
+    Returns
+    -------
+    pathlib.Path
+        The kept copy (delete it to forget the sensor).
+    """
+    from eo_sr.paths import cache_dir
+
+    sensor = register_sensor(path)
+    target = cache_dir("sensors") / f"{sensor.id}.yaml"
+    tmp = target.with_suffix(".yaml.part")
+    tmp.write_bytes(Path(path).read_bytes())
+    os.replace(tmp, target)
+    _SOURCES[sensor.id] = target.resolve()
+    return target
+
 
 # ----------------------------------------------------------------- look-ups
 
@@ -161,6 +208,8 @@ def get_sensor(name: Union[str, Sensor, os.PathLike]) -> Sensor:
     if not isinstance(name, str):
         raise InvalidInputError(f"expected a sensor id (str) or a Sensor, got {type(name).__name__} {name!r}")
     key = _normalise(name)
+    if _ALIASES.get(key, key) not in _REGISTRY:
+        _load_user_sensors()
     key = _ALIASES.get(key, key)
     try:
         return _REGISTRY[key]
@@ -241,6 +290,9 @@ def find_sensor_for_collection(collection: str, *, provider: str | None = None) 
     """
     if not isinstance(collection, str):
         raise InvalidInputError(f"collection must be a string, got {type(collection).__name__}")
+    wanted = collection.strip().lower()
+    if not any(p.collection.lower() == wanted for s in _REGISTRY.values() for p in s.providers.values()):
+        _load_user_sensors()
     pkey = _normalise(provider) if provider is not None else None
     if pkey is not None:
         all_providers = sorted({n for s in _REGISTRY.values() for p in s.providers.values()
@@ -269,5 +321,7 @@ def find_sensor_for_collection(collection: str, *, provider: str | None = None) 
             return next(iter(sensors.values()))
     known = sorted({f"{p.collection} ({p.name})" for _, p in pairs})
     where = f" at provider {pkey!r}" if pkey else ""
-    raise UnknownNameError(f"unknown collection {collection!r}{where}; known collections: {join_names(known)}")
+    raise UnknownNameError(f"unknown collection {collection!r}{where}; known collections: {join_names(known)}. "
+                           "A sensor of your own? Describe it in a YAML file and register it: "
+                           "'eo-sr sensors --register FILE' (kept for later commands) or register_sensor(FILE)")
 
