@@ -84,13 +84,18 @@ def test_scatter_numeric_colour_highlight_and_errors(qc_data):
         qx.plot_qc_scatter(table.drop(columns="ssim"))
 
 
-def test_bic_plot_marks_the_lowest(qc_data):
+def test_bic_plot_marks_the_chosen_size(qc_data):
     _, _, clustering = qc_data
     ax = qx.plot_bic(clustering)
-    best = min(clustering.bic, key=clustering.bic.get)
+    best = clustering.n_components  # the size chosen, not always the lowest BIC (see qc.cluster)
     x, y = ax.lines[1].get_data()
     assert list(x) == [best] and y[0] == pytest.approx(clustering.bic[best])
     assert list(ax.lines[0].get_xdata()) == sorted(clustering.bic)
+    ineligible = sorted(set(clustering.bic) - set(clustering.eligible))
+    if ineligible:
+        assert list(ax.lines[2].get_xdata()) == ineligible
+    ax = qx.plot_bic({1: 5.0, 2: 3.0, 3: 4.0})  # a bare mapping: its lowest
+    assert list(ax.lines[1].get_xdata()) == [2]
 
 
 def test_patch_images_and_show_patch_pair(qc_data):
@@ -172,8 +177,12 @@ def test_selecting_a_patch_updates_images_metadata_and_map(qc_data, tmp_path):
 
 
 def test_brush_selection_fills_the_list_and_the_cluster_filter_narrows_it(qc_data, tmp_path):
-    _, table, _ = qc_data
-    ex = _explorer(qc_data, tmp_path)
+    store, table, _ = qc_data
+    # The tiny world's clusters may all be "normal" (none lies apart from the bulk); the filter
+    # needs two names, so the five lowest in SSIM are named suspect here.
+    table = table.copy()
+    table.loc[table["ssim"].nsmallest(5).index, "cluster_name"] = "suspect"
+    ex = qx.QCExplorer(store, table, decisions_path=tmp_path / "decisions.parquet")
     ex.tool.value = "brush"
     assert ex.scatter_figure.interaction is ex._brush
     mark, pos = ex._marks[0]

@@ -266,12 +266,15 @@ def plot_qc_scatter(table, *, ax=None, color_by: str | None = "cluster_name", ma
 
 
 def plot_bic(clustering, *, ax=None, title: str | None = "Choosing the number of clusters"):
-    """BIC per number of Gaussian-mixture components; the lowest is chosen.
+    """BIC per number of Gaussian-mixture components, and the number chosen.
 
     Parameters
     ----------
     clustering : eo_sr.qc.Clustering or mapping of int to float
-        From :func:`eo_sr.qc.cluster` (its ``bic``), or the mapping itself.
+        From :func:`eo_sr.qc.cluster`: its ``bic``, the size it chose (circled; not always
+        the lowest BIC: sizes with a cluster of too few patches cannot be chosen, drawn
+        hollow, and a larger size must win by a margin) - or the mapping itself, whose
+        lowest value is circled.
 
     Returns
     -------
@@ -286,9 +289,17 @@ def plot_bic(clustering, *, ax=None, title: str | None = "Choosing the number of
         _, ax = plt.subplots(figsize=(5.5, 3.6))
     ks = sorted(bic)
     values = [bic[k] for k in ks]
-    best = min(bic, key=bic.get)
+    chosen = getattr(clustering, "n_components", None)
+    best = chosen if chosen in bic else min(bic, key=bic.get)
     ax.plot(ks, values, "o-", color="#444444")
-    ax.plot([best], [bic[best]], "o", ms=12, mfc="none", mec="#d62728", mew=2, label=f"lowest: {best} clusters")
+    label = f"chosen: {best} clusters" if chosen in bic else f"lowest: {best} clusters"
+    ax.plot([best], [bic[best]], "o", ms=12, mfc="none", mec="#d62728", mew=2, label=label)
+    eligible = getattr(clustering, "eligible", None)
+    if eligible:
+        out = [k for k in ks if k not in eligible]
+        if out:
+            ax.plot(out, [bic[k] for k in out], "o", ms=6, mfc="white", mec="#444444", ls="none",
+                    label="a cluster under the minimum size")
     ax.set_xticks(ks)
     ax.set_xlabel("number of clusters (Gaussian mixture components)")
     ax.set_ylabel("BIC (lower is better)")
