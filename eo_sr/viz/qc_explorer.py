@@ -620,8 +620,16 @@ class QCExplorer(widgets.VBox):
     def _on_tool(self, change=None) -> None:
         tool = self.tool.value
         self.scatter_figure.interaction = {"brush": self._brush, "lasso": self._lasso}.get(tool)
-        for mark, _ in self._marks:
-            mark.interactions = {"click": "select", "hover": "tooltip"} if tool == "click" else {"hover": "tooltip"}
+        self._quiet = True
+        try:
+            for mark, _ in self._marks:
+                mark.interactions = {"click": "select", "hover": "tooltip"} if tool == "click" else \
+                    {"hover": "tooltip"}
+                # a selector updates only the marks with points inside it: a clicked point left
+                # selected in another mark would join every later brush or lasso
+                mark.selected = None
+        finally:
+            self._quiet = False
 
     def _on_mark_selected(self, change) -> None:
         if self._quiet:
