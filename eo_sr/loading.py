@@ -298,7 +298,7 @@ def load_items(items, *, bands: Sequence[str] = ("blue", "green", "red", "nir"),
         harmonized_by=("time", [row[0][2] for row in terms]),
         reflectance_scale=(("time", "band"), np.array([[t[0] for t in row] for row in terms], np.float32)),
         reflectance_offset=(("time", "band"), np.array([[t[1] for t in row] for row in terms], np.float32)),
-        **{"eo:cloud_cover": ("time", [_cloud_cover(it) for it in items])},
+        **{"eo:cloud_cover": ("time", [cloud_cover(it.properties.get("eo:cloud_cover")) for it in items])},
     )
     nodata = sensor.nodata
     if harmonize:
@@ -316,12 +316,14 @@ def load_items(items, *, bands: Sequence[str] = ("blue", "green", "red", "nir"),
     return out.transpose("time", "band", "y", "x")
 
 
-def _cloud_cover(item) -> float:
-    value = item.properties.get("eo:cloud_cover")
+def cloud_cover(value) -> float:
+    """``eo:cloud_cover`` as a percentage; NaN (unknown) when missing, null, not a number or
+    outside 0-100 (USGS writes -1 when it did not compute one)."""
     try:
-        return float(value) if value is not None else float("nan")
+        cloud = float(value)
     except (TypeError, ValueError):
         return float("nan")
+    return cloud if 0 <= cloud <= 100 else float("nan")
 
 
 def read_items(items, *, check_offsets: bool = True, **options):

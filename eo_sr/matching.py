@@ -52,6 +52,7 @@ from typing import Any
 import numpy as np
 
 from eo_sr.errors import InvalidInputError
+from eo_sr.loading import cloud_cover
 
 STRATEGIES = ("closest", "least_cloudy", "best_k", "uniform")
 REASONS = {
@@ -86,16 +87,6 @@ def fix_antimeridian(geom):
     east = shifted.intersection(box(-180, -90, 180, 90))
     west = shapely.transform(shifted.intersection(box(180, -90, 540, 90)), lambda xy: xy - [360.0, 0.0])
     return shapely.union(east, west)
-
-
-def _cloud_cover(value) -> float:
-    """``eo:cloud_cover`` as a percentage; NaN (unknown) when missing, null, not a number or
-    outside 0-100 (USGS writes -1 when it did not compute one)."""
-    try:
-        cloud = float(value)
-    except (TypeError, ValueError):
-        return np.nan
-    return cloud if 0 <= cloud <= 100 else np.nan
 
 
 def _label(value):
@@ -146,7 +137,7 @@ def scene_table(items) -> Any:
             if column not in frame:
                 frame[column] = frame[source] if source in frame else None
         cloud = pd.to_numeric(frame["eo:cloud_cover"], errors="coerce").astype(float)
-        frame["eo:cloud_cover"] = cloud.where((cloud >= 0) & (cloud <= 100))  # as _cloud_cover does
+        frame["eo:cloud_cover"] = cloud.where((cloud >= 0) & (cloud <= 100))  # as loading.cloud_cover does
         for column in ("relative_orbit", "datatake_id"):
             values = frame[column]
             frame[column] = pd.Series([_label(v) for v in values] if values.notna().any() else None,
@@ -163,7 +154,7 @@ def scene_table(items) -> Any:
             raise InvalidInputError(f"item {d.get('id')} has no datetime; matching needs acquisition times")
         rows.append({
             "id": d["id"], "collection": d.get("collection"), "datetime": pd.Timestamp(p["datetime"]),
-            "eo:cloud_cover": _cloud_cover(p.get("eo:cloud_cover")), "platform": p.get("platform"),
+            "eo:cloud_cover": cloud_cover(p.get("eo:cloud_cover")), "platform": p.get("platform"),
             "relative_orbit": _label(p.get("sat:relative_orbit")), "datatake_id": _label(p.get("s2:datatake_id")),
             "gsd": _item_gsd(d, sensor_gsd), "geometry": fix_antimeridian(shape(d["geometry"])),
         })
