@@ -19,7 +19,7 @@ from eo_sr.demo import scenario as sc
 from eo_sr.errors import InvalidInputError
 from eo_sr.sensors import DEMO_HR, DEMO_LR
 
-GENERATOR_VERSION = "7"
+GENERATOR_VERSION = "8"
 WORLD_CENTRE_LONLAT = (33.40, 35.17)  # Mesaoria plain, Cyprus
 UTM_EPSG = 32636
 HR_EPSG = 3857
@@ -136,6 +136,22 @@ def _item(item_id, collection, when, geom_ll, epsg, props, assets):
     }
 
 
+#: LR dates whose sun elevations fall in the same band of this many degrees share the
+#: shadows of trees and buildings (cast with the band's mean sun): at 10 m the shadows
+#: of 35 and 45 degrees differ by much less than the noise, and blurring the truth once
+#: per band instead of once per date keeps the world fast to make.
+LR_SHADOW_BAND_DEG = 10.0
+
+
+def lr_shadow_suns(scen: sc.Scenario) -> list[tuple[float, float]]:
+    """The sun (azimuth, elevation) each LR date casts the objects' shadows with."""
+    suns = [sc.sun_position(d.when, *WORLD_CENTRE_LONLAT) for d in scen.lr_dates]
+    bands = [int(el // LR_SHADOW_BAND_DEG) for _, el in suns]
+    mean = {b: tuple(round(float(np.mean([s[i] for s, k in zip(suns, bands) if k == b])), 3) for i in (0, 1))
+            for b in set(bands)}
+    return [mean[b] for b in bands]
+
+
 def _day_of_season(when) -> float:
     return (when - ls.SEASON_START).total_seconds() / 86400.0
 
@@ -209,13 +225,21 @@ def build_world(root: Path, size: str, seed: int, *, progress: bool = True) -> d
                      for t, (lo, hi) in (("W", sc.TILE_W), ("X", sc.TILE_X))}
         lr_ids = {}
         sigma = acq.LR_PSF_SIGMA_PX * 10.0 / ls.TRUTH_GSD
-        before = ls.blurred_class_maps(land, sigma, after_change=False)
         changed = set(np.unique(land.classes[land.classes != land.classes_after]).tolist())
-        changed |= {ls.CLASS_IDS["built_up"]} if changed else set()
-        after_maps = {**before, **ls.blurred_class_maps(land, sigma, after_change=True, only=changed)}
+        # the built-up class gains pixels and bare soil loses the soil seen between plants
+        changed |= {ls.CLASS_IDS["built_up"], ls.CLASS_IDS["bare_soil"]} if changed else set()
+        suns = lr_shadow_suns(scen)
+        maps_sun = None
         for di, lrd in enumerate(tqdm(scen.lr_dates, desc="demo world: LR dates", disable=not progress)):
             drng = np.random.default_rng([seed, 2, di])
             after = lrd.when > scen.change_time
+            if suns[di] != maps_sun:  # the shadows of trees and buildings change with the sun
+                maps_sun, maps, before, after_maps = suns[di], None, None, None  # free the old maps first
+                shade = land.shade(*maps_sun)
+                before = ls.blurred_class_maps(land, sigma, after_change=False, shade=shade)
+                after_maps = {**before, **ls.blurred_class_maps(land, sigma, after_change=True, only=changed,
+                                                                 shade=shade)}
+                del shade
             maps = after_maps if after else before
             table = ls.spectra(_day_of_season(lrd.when)).astype(np.float32)
             shift = drng.uniform(-0.3, 0.3, size=2) * 10.0  # metres, |shift| <= 0.3 LR px per axis
@@ -286,7 +310,7 @@ def build_world(root: Path, size: str, seed: int, *, progress: bool = True) -> d
                 truth_scenes[item_id] = {
                     "kind": "lr", "tile": tile, "date_index": di, "shift_m": [float(shift[0]), float(shift[1])],
                     "boa_offset": bool(offset_in_pixels), "after_land_cover_change": bool(after),
-                    "cloud_fraction_target": lrd.cloud_fraction,
+                    "cloud_fraction_target": lrd.cloud_fraction, "object_shadow_sun": list(maps_sun),
                 }
         del before, after_maps
         timings["lr_s"] = time.perf_counter() - t1
@@ -329,19 +353,21 @@ def build_world(root: Path, size: str, seed: int, *, progress: bool = True) -> d
                 misreg = np.hypot(disp[0], disp[1]) > 1.5
             day = _day_of_season(scene.when)
             after = scene.when > scen.change_time
-            pad = 8
+            pad = 20  # truth pixels: room for the shadows that trees and buildings outside cast inside
             r0 = max(int(np.floor(sy.min() / ls.TRUTH_GSD)) - pad, 0)
             c0 = max(int(np.floor(sx.min() / ls.TRUTH_GSD)) - pad, 0)
             r1 = min(int(np.ceil(sy.max() / ls.TRUTH_GSD)) + pad, land.shape[0])
             c1 = min(int(np.ceil(sx.max() / ls.TRUTH_GSD)) + pad, land.shape[1])
-            refl = ls.reflectance(land, day, after_change=after, window=(slice(r0, r1), slice(c0, c1)))
+            az, el = sc.sun_position(scene.when, *WORLD_CENTRE_LONLAT)
+            window = (slice(r0, r1), slice(c0, c1))
+            refl = ls.reflectance(land, day, after_change=after, window=window,
+                                  shade=land.shade(az, el, window=window))
             coords = np.stack([sy / ls.TRUTH_GSD - 0.5 - r0, sx / ls.TRUTH_GSD - 0.5 - c0])
             img = np.stack([
                 ndimage.map_coordinates(ndimage.gaussian_filter(refl[b], HR_PSF_SIGMA_TRUTH_PX), coords,
                                         order=1, mode="nearest")
                 for b in range(4)
             ])
-            az, el = sc.sun_position(scene.when, *WORLD_CENTRE_LONLAT)
             # A scene cast as cloudy must also show shadows: redraw until some fall on it.
             for _ in range(25):
                 clouds = acq.CloudField(srng, E, scene.cloud_fraction, sun_azimuth=az, sun_elevation=el,
@@ -379,6 +405,7 @@ def build_world(root: Path, size: str, seed: int, *, progress: bool = True) -> d
             truth_scenes[item_id] = {
                 "kind": "hr", "role": scene.role, "shift_m": [float(shift[0]), float(shift[1])],
                 "misregistered": scene.misregistered, "after_land_cover_change": bool(after),
+                "object_shadow_sun": [az, el],
                 "cloud_fraction": float(cloud_px.sum()) / n_valid,
                 "shadow_fraction": float(shadow_px.sum()) / n_valid,
                 "gain": [float(g) for g in scene_gain], "bias": [float(b) for b in HR_BIAS],
