@@ -39,7 +39,7 @@ SMALL_PARAMETERS = {"size": "tiny", "source": "demo"}
 # What each executed notebook must show, beyond the default.
 DEFAULT_OUTPUTS = {"png": 1, "leaflet_maps": 0}
 EXPECTED_OUTPUTS = {
-    "00_welcome": {"png": 2, "leaflet_maps": 1},
+    "00_welcome": {"png": 3, "leaflet_maps": 1},
     "01_choosing_satellites": {"png": 3},
     "02_searching_stac": {"png": 4, "leaflet_maps": 2},
     "03_matching_scenes": {"png": 4},
