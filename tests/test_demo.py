@@ -195,7 +195,8 @@ def _lr_model(world, land, item, shift_m):
     when = _when(item)
     after = when > datetime.fromisoformat(world.truth["land_cover_change"]["time"])
     sigma = acq.LR_PSF_SIGMA_PX * 10.0 / ls.TRUTH_GSD
-    maps = ls.blurred_class_maps(land, sigma, after_change=after)
+    shade = land.shade(*world.truth["scenes"][item["id"]]["object_shadow_sun"])
+    maps = ls.blurred_class_maps(land, sigma, after_change=after, shade=shade)
     table = ls.spectra(wd._day_of_season(when))
     shape_ = item["assets"]["red"]["proj:shape"]
     c0 = int(round((item["assets"]["red"]["proj:transform"][2] - world.truth["origin_utm"][0]) / 10))

@@ -156,13 +156,18 @@ class Landscape:
 # Within-field variation (fraction of the field's brightness) and tramline contrast.
 FIELD_BETA = 2.2
 FIELD_TEXTURE = (0.10, 0.20)
+# Clumps of plants, stones, furrows: variation at the scale of a pixel or two, everywhere.
+FINE_TEXTURE, FINE_BETA = 0.10, 1.0
+# Tramlines: in a crop the wheels leave soil showing (this share of the line's
+# pixels at most); on bare soil the compacted track is darker by this much.
+TRAMLINE_SOIL = (0.3, 0.6)
 TRAMLINE_CONTRAST = (0.05, 0.15)
 TRAMLINE_SPACING_M = (12.0, 24.0)
 #: Plant cover of fields and grassland: the field's mean (uniform in the range) and its
 #: variation, a fractal field as the brightness.
 COVER_MEAN = (0.75, 0.95)
 COVER_SD = (0.2, 0.4)
-COVER_BETA = 1.4
+COVER_BETA = 1.0
 VEGETATED = ("wheat", "barley", "grassland")
 CLASS_TEXTURE = {"water": 0.02, "grassland": 0.12, "road": 0.05, "built_up": 0.04, "trees": 0.10}
 
@@ -361,22 +366,25 @@ def make_landscape(rng: np.random.Generator, extent_m: float, origin: tuple[floa
     brightness = texture.fractal_field(rng, (n, n), beta=FIELD_BETA)
     brightness *= amplitude
     brightness += 1
+    brightness += np.float32(FINE_TEXTURE) * texture.fractal_field(rng, (n, n), beta=FINE_BETA)
     brightness *= factor[ids]
     del amplitude
     row_angle = np.radians(angle + rng.choice([0.0, 90.0], size=n_p + 1) + rng.normal(0, 2, size=n_p + 1))
     spacing = rng.uniform(*TRAMLINE_SPACING_M, size=n_p + 1)
-    contrast = np.where(np.arange(n_p + 1) < n_p, rng.uniform(*TRAMLINE_CONTRAST, size=n_p + 1), 0.0)
+    is_parcel = np.arange(n_p + 1) < n_p
+    contrast = np.where(is_parcel, rng.uniform(*TRAMLINE_CONTRAST, size=n_p + 1), 0.0).astype(np.float32)
+    soil_share = np.where(is_parcel, rng.uniform(*TRAMLINE_SOIL, size=n_p + 1), 0.0).astype(np.float32)
     xx = (np.arange(n, dtype=np.float32) * np.float32(TRUTH_GSD))[None, :]
     along = xx * np.cos(row_angle).astype(np.float32)[ids]
     along -= xx.T * np.sin(row_angle).astype(np.float32)[ids]
     gap = spacing.astype(np.float32)[ids]
     along = np.abs(np.mod(along, gap, out=along) - gap / 2)  # distance to the nearest tramline
     del gap
-    tram = 1 - contrast.astype(np.float32)[ids] * texture.line_profile(along, width_m=2.0)
+    tram = texture.line_profile(along, width_m=2.0)
     del along
     sown = shows_crop & (classes != CLASS_IDS["grassland"])
-    brightness = np.where(sown, brightness * tram, brightness)
-    del tram, sown
+    brightness = np.where(sown & (classes == CLASS_IDS["bare_soil"]), brightness * (1 - contrast[ids] * tram),
+                          brightness)
     veg = np.isin(classes, [CLASS_IDS[c] for c in VEGETATED])
     grass = np.array([COVER_MEAN[1], COVER_SD[0] + COVER_SD[1]], np.float32) / 2  # margins, verges, meadows
     mean = np.append(rng.uniform(*COVER_MEAN, size=n_p), grass[0]).astype(np.float32)
@@ -384,8 +392,9 @@ def make_landscape(rng: np.random.Generator, extent_m: float, origin: tuple[floa
     cover = texture.fractal_field(rng, (n, n), beta=COVER_BETA)
     cover *= np.where(shows_crop, sd[ids], grass[1])
     cover += np.where(shows_crop, mean[ids], grass[0])
+    cover = np.where(sown, cover * (1 - soil_share[ids] * tram), cover)
     cover = np.where(veg, np.clip(cover, 0.0, 1.0), np.float32(1.0))
-    del veg, shows_crop, ids
+    del veg, shows_crop, ids, sown, tram
     brightness = np.where(crown, brightness * (0.75 + 0.45 * dome), brightness)  # self-shaded crowns
     del dome, crown
     roof = rng.uniform(0.6, 1.6, size=len(buildings) + 1).astype(np.float32)
@@ -438,16 +447,17 @@ def blurred_class_maps(land: Landscape, sigma: float, *, after_change: bool,
     cls = land.classes_after if after_change else land.classes
     bright = land.brightness if shade is None else land.brightness * shade
     wanted = [cid for cid in CLASSES if only is None or cid in only]
-    soil = CLASS_IDS["bare_soil"]
-
-    veg = np.isin(cls, [CLASS_IDS[c] for c in VEGETATED])
+    vegetated = {CLASS_IDS[c] for c in VEGETATED}
+    plants = bright * land.cover
+    soil = np.where(np.isin(cls, list(vegetated)), bright - plants, np.float32(0.0))
 
     def blur(cid):
-        layer = np.where(cls == cid, bright * land.cover if CLASSES[cid] in VEGETATED else bright, np.float32(0.0))
-        if cid == soil:
-            layer += np.where(veg, bright * (1 - land.cover), np.float32(0.0))
+        layer = np.where(cls == cid, plants if cid in vegetated else bright, np.float32(0.0))
+        if cid == CLASS_IDS["bare_soil"]:
+            layer += soil
         return ndimage.gaussian_filter(layer, sigma, mode="nearest", truncate=3.0)
 
-    # ndimage releases the GIL: threads blur classes side by side
-    with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:
+    # ndimage releases the GIL: two threads blur classes side by side (more would cost
+    # memory, a grid-sized layer each, for little on Binder's and CI's two cores)
+    with ThreadPoolExecutor(max_workers=min(2, os.cpu_count() or 1)) as pool:
         return dict(zip(wanted, pool.map(blur, wanted)))

@@ -52,7 +52,7 @@ def _write_cog(path: Path, data: np.ndarray, *, crs: int, transform, nodata=0) -
     with rasterio.open(
         tmp, "w", driver="COG", width=data.shape[2], height=data.shape[1], count=data.shape[0],
         dtype=data.dtype, crs=f"EPSG:{crs}", transform=transform, nodata=nodata,
-        compress="deflate", predictor=2, blocksize=256, overview_resampling="average",
+        compress="deflate", level=1, predictor=2, blocksize=256, overview_resampling="average",
     ) as dst:
         dst.write(data)
     os.replace(tmp, path)
@@ -136,20 +136,24 @@ def _item(item_id, collection, when, geom_ll, epsg, props, assets):
     }
 
 
-#: LR dates whose sun elevations fall in the same band of this many degrees share the
-#: shadows of trees and buildings (cast with the band's mean sun): at 10 m the shadows
-#: of 35 and 45 degrees differ by much less than the noise, and blurring the truth once
-#: per band instead of once per date keeps the world fast to make.
+#: LR dates whose sun elevations lie within this many degrees of each other share the
+#: shadows of trees and buildings (cast with the group's mean sun): at 10 m the shadows
+#: of 30 and 40 degrees differ by a fraction of a pixel, and blurring the truth once
+#: per group instead of once per date keeps the world fast to make.
 LR_SHADOW_BAND_DEG = 10.0
 
 
 def lr_shadow_suns(scen: sc.Scenario) -> list[tuple[float, float]]:
     """The sun (azimuth, elevation) each LR date casts the objects' shadows with."""
     suns = [sc.sun_position(d.when, *WORLD_CENTRE_LONLAT) for d in scen.lr_dates]
-    bands = [int(el // LR_SHADOW_BAND_DEG) for _, el in suns]
-    mean = {b: tuple(round(float(np.mean([s[i] for s, k in zip(suns, bands) if k == b])), 3) for i in (0, 1))
-            for b in set(bands)}
-    return [mean[b] for b in bands]
+    group, start, g = {}, None, -1
+    for i in sorted(range(len(suns)), key=lambda i: suns[i][1]):  # greedy, from the lowest sun up
+        if start is None or suns[i][1] - start > LR_SHADOW_BAND_DEG:
+            start, g = suns[i][1], g + 1
+        group[i] = g
+    mean = {k: tuple(round(float(np.mean([suns[i][j] for i in group if group[i] == k])), 3) for j in (0, 1))
+            for k in set(group.values())}
+    return [mean[group[i]] for i in range(len(suns))]
 
 
 def _day_of_season(when) -> float:
