@@ -39,7 +39,8 @@ __all__ = ["STORE_VERSION", "SPLITS", "ARRAYS", "MANIFEST_COLUMNS", "PatchStore"
            "write_splits", "write_table", "write_norm_stats", "remove_store_files"]
 
 #: Written into config.json; a store of another version is rebuilt (cache) or refused (yours).
-STORE_VERSION = "3"  # 2: HR matched on the pixels consistent with LR; 3: norm_stats.json, shards keyed on inputs
+STORE_VERSION = "4"  # 2: HR matched on the pixels consistent with LR; 3: norm_stats.json, shards keyed on inputs;
+# 4: HR values beyond the fitted range extrapolated, not clamped
 SPLITS = ("train", "val", "test")
 #: The arrays of a split: name -> (dtype, axes).
 ARRAYS = {"lr": ("float32", "N, T, B, s, s"), "hr": ("float32", "N, B, S, S"),

@@ -280,23 +280,20 @@ def _local_path(href: str) -> Path:
     return Path(url2pathname(unquote(parsed.path))) if parsed.scheme == "file" else Path(href)
 
 
-def _reflectance_terms(item: dict, band: str, scene: dict) -> tuple[float, float]:
-    terms = (item["assets"][band].get("raster:bands") or [{}])[0]
-    scale, offset = float(terms.get("scale", 1.0)), float(terms.get("offset", 0.0))
-    # The LR items carry offset -0.1 from baseline 04.00 on even where the catalogue already
-    # removed it (as Earth Search does); the truth says whether the pixels hold it.
-    if scene.get("boa_offset") is False:
-        offset = 0.0
-    return scale, offset
-
-
-def _read_windows(item: dict, corners: np.ndarray, size: int, scene: dict, bands) -> np.ndarray:
+def _read_windows(item: dict, corners: np.ndarray, size: int, bands) -> np.ndarray:
     import rasterio
     from rasterio.windows import Window
 
+    import pystac
+
+    from eo_sr.loading import reflectance_terms, sensor_and_provider
+
+    stac_item = pystac.Item.from_dict(item)
+    sensor, provider = sensor_and_provider(stac_item)
     out = np.empty((len(corners), len(bands), size, size), np.float32)
     for b, band in enumerate(bands):
-        scale, offset = _reflectance_terms(item, band, scene)
+        # the reader's own rules (the catalogue's BOA flag first), as a patch store gets them
+        scale, offset, _ = reflectance_terms(stac_item, sensor, band, provider)
         with rasterio.open(_local_path(item["assets"][band]["href"])) as src:
             for i, (r, c) in enumerate(corners):
                 out[i, b] = src.read(1, window=Window(int(c), int(r), size, size)) * scale + offset
@@ -315,9 +312,7 @@ def _sensor_patches(world: DemoWorld, collection: str, *, kind: str, size: int, 
         return np.empty((0, len(bands), size, size), np.float32)
     chosen = sorted(candidates[j] for j in rng.choice(len(candidates), size=min(n, len(candidates)), replace=False))
     picked = np.array(chosen)
-    parts = [_read_windows(items[i], picked[picked[:, 0] == i, 1:], size, world.truth["scenes"][items[i]["id"]],
-                           bands)
-             for i in np.unique(picked[:, 0])]
+    parts = [_read_windows(items[i], picked[picked[:, 0] == i, 1:], size, bands) for i in np.unique(picked[:, 0])]
     return np.concatenate(parts)
 
 
