@@ -40,7 +40,7 @@ __all__ = ["STORE_VERSION", "SPLITS", "ARRAYS", "MANIFEST_COLUMNS", "PatchStore"
 
 #: Written into config.json; a store of another version is rebuilt (cache) or refused (yours).
 STORE_VERSION = "4"  # 2: HR matched on the pixels consistent with LR; 3: norm_stats.json, shards keyed on inputs;
-# 4: HR values beyond the fitted range extrapolated, not clamped
+# 4: open water fitted in the HR match (it is off the fields' line between the sensors)
 SPLITS = ("train", "val", "test")
 #: The arrays of a split: name -> (dtype, axes).
 ARRAYS = {"lr": ("float32", "N, T, B, s, s"), "hr": ("float32", "N, B, S, S"),

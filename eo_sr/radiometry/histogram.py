@@ -289,45 +289,9 @@ def _reference_quantiles(flat: np.ndarray, m: arrays.Mask | None, method: str, n
     return q, v, _tolerance((n_bins - 2) * width / 1.1, width)  # inner bins: robust range + 2 x 5 %
 
 
-#: Quantiles of the fitted pixels between which the gain used beyond their range is measured.
-EXTRAPOLATION_QUANTILES = (0.02, 0.98)
-
-
 def _match_band(flat: np.ndarray, m: arrays.Mask | None, fit: arrays.Mask | None, ref: tuple,
                 method: str, n_bins: int, out: np.ndarray, band: int, what: str = "image") -> None:
-    """Match one flattened band into ``out``; pixels beyond the fitted ones' range are extrapolated.
-
-    Quantile mapping has no answer for a value darker or brighter than every fitted pixel: it
-    would give them all the reference's extreme, so a lake left out of the fit (its pixels
-    did not agree between the sensors) would come out as bright as the darkest field. Beyond
-    the fitted range the map follows the line through the two distributions'
-    :data:`EXTRAPOLATION_QUANTILES` (their gain and offset), as a sensor's linear response
-    would, and never crosses the map's own ends.
-    """
-    _match_fitted(flat, m, fit, ref, method, n_bins, out, band, what)
-    if fit is None:
-        return
-    work = _work_dtype(flat.dtype)
-    fitted = flat[fit.valid].astype(work, copy=False)
-    lo, hi = fitted.min(), fitted.max()
-    apply = np.ones(flat.size, bool) if m is None else m.valid
-    beyond = apply & ((flat < lo) | (flat > hi))
-    if not beyond.any():
-        return
-    tq, tv, _ = ref
-    q0, q1 = EXTRAPOLATION_QUANTILES
-    s0, s1 = np.quantile(fitted, [q0, q1])
-    r0, r1 = np.interp([q0, q1], tq, tv)
-    gain = (r1 - r0) / (s1 - s0) if s1 > s0 else 1.0
-    x = flat[beyond].astype(work, copy=False)
-    # the line through the robust quantiles, never crossing the map's own ends (monotone)
-    line = np.where(x < lo, np.minimum(r0 + gain * (x - s0), tv[0]), np.maximum(r1 + gain * (x - s1), tv[-1]))
-    out[beyond] = arrays.to_dtype(line, out.dtype)
-
-
-def _match_fitted(flat: np.ndarray, m: arrays.Mask | None, fit: arrays.Mask | None, ref: tuple,
-                  method: str, n_bins: int, out: np.ndarray, band: int, what: str = "image") -> None:
-    """Match one flattened band into ``out`` (same dtype as ``flat``) by quantile mapping.
+    """Match one flattened band into ``out`` (same dtype as ``flat``).
 
     ``ref`` is :func:`_reference_quantiles`' result. ``m`` marks the pixels to transform (others
     are copied unchanged); ``fit`` (a subset of ``m``, default ``m``) the pixels whose
