@@ -164,6 +164,23 @@ def test_cssim_recovers_a_shift_and_forgives_a_bias():
                        atol=1e-6)
 
 
+def test_cssim_at_given_shifts_skips_the_search():
+    hr = smooth(n=3)
+    sr = np.stack([np.roll(h, s, axis=(-2, -1)) for h, s in zip(hr, [(1, 0), (0, -2), (1, 0)])]) + 0.01
+    sr += zero_mean_noise(hr.shape, scale=0.01)
+    searched, found = E.cssim(sr, hr, data_range=1.0, return_shift=True)
+    _, registered = E.cpsnr(sr, hr, data_range=1.0, return_shift=True)
+    assert found.tolist() == registered.tolist() == [[1, 0], [0, -2], [1, 0]]
+    assert np.allclose(E.cssim(sr, hr, data_range=1.0, shift=registered), searched, atol=1e-12)
+    # elsewhere the score is lower: the given shift is used, not searched
+    assert (E.cssim(sr, hr, data_range=1.0, shift=np.zeros((3, 2), int)) < searched - 0.05).all()
+    per_band = np.broadcast_to(registered[:, None], (3, 4, 2))
+    assert np.allclose(E.cssim(sr, hr, data_range=1.0, per_band=True, shift=per_band), searched, atol=1e-12)
+    for bad in (np.zeros((3, 4, 2), int), np.full((3, 2), 4), np.zeros((3, 2))):
+        with pytest.raises(InvalidInputError, match="shift must be"):
+            E.cssim(sr, hr, data_range=1.0, shift=bad)
+
+
 def test_cssim_respects_the_mask():
     hr = smooth(n=1, size=40)
     mask = np.ones((1, 40, 40), bool)
@@ -407,6 +424,8 @@ def test_evaluate_patches_table(patches):
     assert np.allclose(perfect["psnr_gain"].to_numpy(), 100 - bic["psnr"].to_numpy())
     assert np.allclose(perfect["sam_gain"].to_numpy(), bic["sam"].to_numpy())  # errors: baseline minus model
     assert (table[table.model == "good"]["band_mean_difference"].to_numpy()[3] > 0.019)
+    searched = E.evaluate_patches(good, hr, lr, factor=4, data_range=1.0, cssim_search=True, baseline=None)
+    assert np.allclose(searched["cssim"], table[table.model == "good"]["cssim"], atol=1e-9)
 
 
 def test_evaluate_patches_without_baseline_or_psf(patches):
