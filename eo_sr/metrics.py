@@ -509,3 +509,36 @@ def bicubic_scores(hr, lr, *, factor: int, data_range: float, mask=None, reduce:
     out = {"mse": err, "psnr": psnr_from_mse(err, data_range=data_range, max_psnr=max_psnr),
            "ssim": _mean_or_nan(sums, win_counts, empty)}
     return {key: _reduce(v.reshape(lead), reduce) for key, v in out.items()}
+
+
+def check_images(a, b, *, mask=None, data_range: float | None = None, names=("a", "b")):
+    """Validate an image pair as every metric of this module does, for metrics built on them.
+
+    Parameters
+    ----------
+    a, b : array_like, shape (..., B, H, W)
+    mask : array_like of bool, optional
+        True where valid, ``(..., H, W)`` or ``(..., B, H, W)``.
+    data_range : float, optional
+        When given: a positive number, and the images must not reach far beyond it.
+    names : tuple of str
+        How the error messages call the two images.
+
+    Returns
+    -------
+    a, b : ndarray
+        The images as arrays (not copied).
+    mask : ndarray of bool or None
+        Broadcast to the images' shape.
+
+    Raises
+    ------
+    InvalidInputError
+        Shapes that differ, a mask that does not fit, NaN or infinite values, a bad
+        ``data_range`` or values far beyond it.
+    """
+    if data_range is not None:
+        data_range = _check_range(data_range)
+    a, b, mask = _check_pair(a, b, mask)
+    _check_values(dict(zip(names, (a, b))), data_range=data_range)
+    return a, b, mask
