@@ -16,8 +16,9 @@ from eo_sr.errors import EoSrError
 
 __version__ = "0.1.0"
 
-_SUBMODULES = {"apps", "bicubic", "cli", "dataset", "demo", "errors", "grid", "indexing", "loading", "localapi", "matching",
-               "evaluate", "metrics", "paths", "patches", "pipeline", "qc", "radiometry", "sensors", "stac", "store", "viz"}
+_SUBMODULES = {"apps", "bicubic", "cli", "dataset", "demo", "errors", "evaluate", "grid", "indexing", "learn",
+               "loading", "localapi", "matching", "metrics", "paths", "patches", "pipeline", "qc", "radiometry",
+               "sensors", "stac", "store", "viz"}
 
 __all__ = ["EoSrError", "__version__", *sorted(_SUBMODULES)]
 
