@@ -444,6 +444,22 @@ def test_matching_fitted_on_consistent_pixels_keeps_the_clear_part_right():
     assert abs(clear_ratio(robust) - 1) < 0.02
 
 
+def test_match_to_bicubic_keeps_unfitted_haze_and_shadow_beyond_the_fitted_range():
+    """Quantile mapping alone would clamp a shadow left out of the fit to the darkest fitted
+    value and haze to the brightest, and QC would no longer see them."""
+    rng = np.random.default_rng(0)
+    lr = rng.uniform(0.2, 0.4, (1, 32, 32))
+    lr[:, :8, :8], lr[:, -4:, -4:] = 0.05, 0.8
+    hr = np.repeat(np.repeat(lr, 4, 1), 4, 2) * 0.9 + 0.01  # another gain and offset
+    fit = np.ones((32, 32), bool)
+    fit[:8, :8] = fit[-4:, -4:] = False
+    out = rad.match_to_bicubic(hr, lr, factor=4, lr_mask=fit)
+    fitted = out[0, 40:100, 40:100]
+    assert out[0, :28, :28].max() < fitted.min() and out[0, -12:, -12:].min() > fitted.max()
+    assert out[0, :28, :28].mean() == pytest.approx(0.05, abs=0.02)
+    assert out[0, -12:, -12:].mean() == pytest.approx(0.8, abs=0.05)
+
+
 def test_open_water_is_fitted_with_the_fields():
     """A lake has its own colour: off the line the fields follow between the sensors, so the
     consistency test leaves it out, and a match fitted without it would brighten it several

@@ -14,6 +14,7 @@ import numpy as np
 import eo_sr._arrays as arrays
 from eo_sr.bicubic import check_factor, upsample_axis, valid_axis
 from eo_sr.errors import InvalidInputError
+from eo_sr.radiometry.relation import band_line
 
 __all__ = ["DEFAULT_N_BINS", "match_histograms", "match_to_bicubic"]
 
@@ -289,9 +290,39 @@ def _reference_quantiles(flat: np.ndarray, m: arrays.Mask | None, method: str, n
     return q, v, _tolerance((n_bins - 2) * width / 1.1, width)  # inner bins: robust range + 2 x 5 %
 
 
+#: Beyond these quantiles of the fitted pixels, unfitted pixels may follow the sensors' line.
+TAIL_QUANTILES = (0.005, 0.995)
+
+
 def _match_band(flat: np.ndarray, m: arrays.Mask | None, fit: arrays.Mask | None, ref: tuple,
-                method: str, n_bins: int, out: np.ndarray, band: int, what: str = "image") -> None:
-    """Match one flattened band into ``out`` (same dtype as ``flat``).
+                method: str, n_bins: int, out: np.ndarray, band: int, what: str = "image",
+                line: tuple[float, float] | None = None) -> None:
+    """Match one flattened band into ``out``; unfitted pixels beyond the fit follow ``line``.
+
+    Quantile mapping fitted on some pixels has no answer for the others that lie beyond
+    them: it gives them all the reference's extreme, so haze that was left out of the fit
+    would come out no brighter than the brightest clear field, and a shadow no darker than
+    the darkest, and quality control could no longer see them. So a pixel that was not
+    fitted and lies beyond the fitted pixels' :data:`TAIL_QUANTILES` takes ``gain * x +
+    offset`` (the sensors' relation, :func:`eo_sr.radiometry.relation.band_line`) wherever
+    that lies further out than the quantile map. Fitted pixels keep the exact quantile map.
+    """
+    _match_fitted(flat, m, fit, ref, method, n_bins, out, band, what)
+    if fit is None or line is None:
+        return
+    work = _work_dtype(flat.dtype)
+    sa, sb = np.quantile(flat[fit.valid].astype(work, copy=False), TAIL_QUANTILES)
+    unfitted = fit.invalid if m is None else m.valid & fit.invalid
+    gain, offset = line
+    for beyond, outer in ((unfitted & (flat < sa), np.minimum), (unfitted & (flat > sb), np.maximum)):
+        if beyond.any():
+            mapped = gain * flat[beyond].astype(work) + offset
+            out[beyond] = arrays.to_dtype(outer(mapped, out[beyond]), out.dtype)
+
+
+def _match_fitted(flat: np.ndarray, m: arrays.Mask | None, fit: arrays.Mask | None, ref: tuple,
+                  method: str, n_bins: int, out: np.ndarray, band: int, what: str = "image") -> None:
+    """Match one flattened band into ``out`` (same dtype as ``flat``) by quantile mapping.
 
     ``ref`` is :func:`_reference_quantiles`' result. ``m`` marks the pixels to transform (others
     are copied unchanged); ``fit`` (a subset of ``m``, default ``m``) the pixels whose
@@ -668,8 +699,12 @@ def match_to_bicubic(hr, lr, *, factor: int, hr_mask=None, lr_mask=None, channel
             cache[key] = arrays.Mask.make(fit)
         fit_m = cache[key]
         ref_q = _reference_quantiles(up, fit_m, method, n_bins, c)
+        line = None
+        if lr_m[c] is not None and fit_m is not None:
+            lr_fit = fit_m.valid.reshape(sp_l[0], factor, sp_l[1], factor).all(axis=(1, 3))
+            line = band_line(hr_b[c].reshape(sp_h), lr_img[c], factor=factor, valid=lr_fit)
         # Without an LR mask the fitted pixels are the HR-valid ones: the plain path.
         _match_band(hr_b[c], hr_m[c], None if lr_m[c] is None else fit_m, ref_q, method, n_bins, out[c], c,
-                    what="hr")
+                    what="hr", line=line)
     return arrays.wrap(hr, arrays.unbands(out, h.shape, ax_h))
 
