@@ -157,16 +157,16 @@ class Landscape:
 FIELD_BETA = 2.2
 FIELD_TEXTURE = (0.10, 0.20)
 # Clumps of plants, stones, furrows: variation at the scale of a pixel or two, everywhere.
-FINE_TEXTURE, FINE_BETA = 0.10, 1.0
+FINE_TEXTURE, FINE_BETA = 0.12, 1.0
 # Tramlines: in a crop the wheels leave soil showing (this share of the line's
 # pixels at most); on bare soil the compacted track is darker by this much.
-TRAMLINE_SOIL = (0.3, 0.6)
+TRAMLINE_SOIL = (0.4, 0.8)
 TRAMLINE_CONTRAST = (0.05, 0.15)
 TRAMLINE_SPACING_M = (12.0, 24.0)
 #: Plant cover of fields and grassland: the field's mean (uniform in the range) and its
 #: variation, a fractal field as the brightness.
 COVER_MEAN = (0.75, 0.95)
-COVER_SD = (0.2, 0.4)
+COVER_SD = (0.25, 0.45)
 COVER_BETA = 1.0
 VEGETATED = ("wheat", "barley", "grassland")
 CLASS_TEXTURE = {"water": 0.02, "grassland": 0.12, "road": 0.05, "built_up": 0.04, "trees": 0.10}
@@ -228,7 +228,7 @@ def make_landscape(rng: np.random.Generator, extent_m: float, origin: tuple[floa
                 edges.append(min(block, edges[-1] + float(rng.uniform(30, 150))))
             edges[-1] = block
             for e in edges[1:-1]:
-                kind = rng.choice(["margin", "track", "hedge"], p=[0.5, 0.3, 0.2])
+                kind = rng.choice(["margin", "track", "hedge"], p=[0.45, 0.35, 0.2])
                 line = LineString([(bx + e, by + 4), (bx + e, by + block - 4)])
                 if kind == "track":
                     tracks.append(place(line))
