@@ -157,18 +157,20 @@ class Landscape:
 FIELD_BETA = 2.2
 FIELD_TEXTURE = (0.10, 0.20)
 # Clumps of plants, stones, furrows: variation at the scale of a pixel or two, everywhere.
-FINE_TEXTURE, FINE_BETA = 0.12, 1.0
+FINE_TEXTURE, FINE_BETA = 0.10, 1.0
 # Tramlines: in a crop the wheels leave soil showing (this share of the line's
 # pixels at most); on bare soil the compacted track is darker by this much.
-TRAMLINE_SOIL = (0.4, 0.8)
+TRAMLINE_SOIL = (0.3, 0.6)
 TRAMLINE_CONTRAST = (0.05, 0.15)
 TRAMLINE_SPACING_M = (12.0, 24.0)
 #: Plant cover of fields and grassland: the field's mean (uniform in the range) and its
 #: variation, a fractal field as the brightness.
 COVER_MEAN = (0.75, 0.95)
-COVER_SD = (0.25, 0.45)
+COVER_SD = (0.2, 0.4)
 COVER_BETA = 1.0
 VEGETATED = ("wheat", "barley", "grassland")
+#: Crown radius and tree height ranges (metres) of the wood, of single trees and of hedgerows.
+TREES = {"wood": ((1.5, 3.5), (5.0, 10.0)), "single": ((2.0, 4.5), (4.0, 9.0)), "hedge": ((1.5, 2.5), (3.0, 6.0))}
 CLASS_TEXTURE = {"water": 0.02, "grassland": 0.12, "road": 0.05, "built_up": 0.04, "trees": 0.10}
 
 
@@ -228,7 +230,7 @@ def make_landscape(rng: np.random.Generator, extent_m: float, origin: tuple[floa
                 edges.append(min(block, edges[-1] + float(rng.uniform(30, 150))))
             edges[-1] = block
             for e in edges[1:-1]:
-                kind = rng.choice(["margin", "track", "hedge"], p=[0.45, 0.35, 0.2])
+                kind = rng.choice(["margin", "track", "hedge"], p=[0.5, 0.3, 0.2])
                 line = LineString([(bx + e, by + 4), (bx + e, by + block - 4)])
                 if kind == "track":
                     tracks.append(place(line))
@@ -323,10 +325,10 @@ def make_landscape(rng: np.random.Generator, extent_m: float, origin: tuple[floa
     hedge_px = to_px(np.concatenate(hedge_xy)) if hedge_xy else np.zeros((0, 2))
     hedge_px = hedge_px[rng.random(len(hedge_px)) < 0.8]  # gaps in the hedge
     centres = np.concatenate([wood_px, open_px, hedge_px])
-    kind = np.repeat([0, 1, 2], [len(wood_px), len(open_px), len(hedge_px)])
-    lo_r, hi_r, lo_h, hi_h = (np.array(v)[kind] for v in ((1.5, 2.0, 1.5), (3.5, 4.5, 2.5), (5, 4, 3), (10, 9, 6)))
-    radius = rng.uniform(lo_r, hi_r).astype(np.float32)
-    tree_h = rng.uniform(lo_h, hi_h).astype(np.float32)
+    kind = np.repeat([0, 1, 2], [len(wood_px), len(open_px), len(hedge_px)])  # the order of TREES
+    (r_lo, r_hi), (h_lo, h_hi) = (np.array([TREES[k][i] for k in TREES]).T[:, kind] for i in (0, 1))
+    radius = rng.uniform(r_lo, r_hi).astype(np.float32)
+    tree_h = rng.uniform(h_lo, h_hi).astype(np.float32)
     height, dome = _crowns((n, n), centres, radius, tree_h)
     del centres, kind, radius, tree_h
     crown = (height > 0) & ~np.isin(classes, (CLASS_IDS["water"], CLASS_IDS["road"])) & (roof_ids == 0)
