@@ -283,7 +283,7 @@ def cut_pair(hr_item, lr_items, config: PatchConfig, *, lr_res: float | None = N
     lr_data = lr.values.astype(np.float32)  # (T, B, h, w)
     hr_data = hr.values[0].astype(np.float32)  # (B, H, W)
     lr_valid = ~np.isnan(lr_data).any(axis=1)
-    lr_clear = lr_valid & ~(lr["cloud_mask"].values if "cloud_mask" in lr.coords else False)
+    lr_clear = lr_valid & ~lr["cloud_mask"].values.astype(bool) if "cloud_mask" in lr.coords else lr_valid
     hr_valid = ~np.isnan(hr_data).any(axis=0)
     if config.hr_cloud_threshold is None:
         hr_cloud = np.zeros_like(hr_valid)

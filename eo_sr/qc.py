@@ -14,7 +14,7 @@ Three more features explain why a point sits where it does:
   image is much darker in it, and haze at a cloud's edge brighter. Small dark and bright
   things (the shadow of a tree or a house, which the two passes cast differently; a
   roof) are closed and opened away first: a cloud's shadow is hundreds of metres wide;
-  and a floor of 0.02 reflectance keeps dark water from turning its small differences
+  and a floor of 0.01 reflectance keeps dark water from turning its small differences
   into large ratios.
 * ``max_block_error``: the largest mean absolute difference over those blocks; a
   changed field or a building site shows as one bad block in a good patch.
@@ -51,10 +51,10 @@ QC_VERSION = "4"
 #: before the block ratios: ~12 m at 2.5 m, wider than a tree's shadow strip, far smaller
 #: than a cloud's shadow.
 OBJECT_PX = 5
-#: Added to both sides of the block ratios (a share of the data range: 0.02 reflectance):
+#: Added to both sides of the block ratios (a share of the data range: 0.01 reflectance):
 #: over dark water a few thousandths of reflectance that the two sensors disagree by would
 #: otherwise read as haze or shadow; under a cloud's shadow fields still halve.
-DARK_FLOOR = 0.02
+DARK_FLOOR = 0.01
 SHIFT_MIN_PEAK = 0.3  # normalised correlation peak below which a shift is noise (flat patches)
 #: Largest offset (HR pixels) undone before blocks are compared; larger ones are deformation.
 MAX_BLOCK_SHIFT = 3.0

@@ -52,20 +52,32 @@ def test_block_ratios_ignore_a_bright_road_seen_slightly_apart(monkeypatch):
     # textured fields with a bright road; the LR image saw everything 1.5 HR pixels further right
     rng = np.random.default_rng(2)
     texture = ndimage.gaussian_filter(rng.random((1, 1, 128, 128)), (0, 0, 1.5, 1.5))
-    hr = (0.1 + 0.2 * (texture - texture.min()) / np.ptp(texture)).repeat(4, axis=1)
-    hr[..., 46:49] = 0.45  # across the border of two 16-pixel blocks
-    hr = hr.astype(np.float32)
-    seen = ndimage.shift(hr, (0, 0, 0, 1.5), order=1, mode="nearest")
-    lr = seen.reshape(1, 4, 32, 4, 32, 4).mean(axis=(3, 5))
+    base = (0.1 + 0.2 * (texture - texture.min()) / np.ptp(texture)).repeat(4, axis=1)
     valid, hr_valid = np.ones((1, 32, 32), bool), np.ones((1, 128, 128), bool)
+
+    def pair(road_cols, value):
+        hr = base.copy()
+        hr[..., road_cols] = value  # across the border of two 16-pixel blocks
+        hr = hr.astype(np.float32)
+        seen = ndimage.shift(hr, (0, 0, 0, 1.5), order=1, mode="nearest")
+        return seen.reshape(1, 4, 32, 4, 32, 4).mean(axis=(3, 5)), hr
+
+    lr, hr = pair(slice(46, 49), 0.45)
     f = qc.patch_features(lr, hr, valid, hr_valid, factor=4)
     # the offset is measured (to a few tenths of a pixel against the blurred bicubic image)...
     assert -2.2 < f["shift_dx"][0] < -0.9 and abs(f["shift_dy"][0]) < 0.3
     assert 0.95 < f["min_block_ratio"][0] and f["max_block_ratio"][0] < 1.05  # ...and undone for the blocks
-    monkeypatch.setattr(qc, "MAX_BLOCK_SHIFT", 0.0)  # not undone: the road's blocks look off
-    raw = qc.patch_features(lr, hr, valid, hr_valid, factor=4)
-    assert raw["min_block_ratio"][0] < 0.9 or raw["max_block_ratio"][0] > 1.15
+    # a road wider than the objects the blocks ignore (OBJECT_PX): not undone, its blocks look off
+    wide_lr, wide_hr = pair(slice(45, 51), 0.5)
+
+    def off(features):
+        return max(1 - features["min_block_ratio"][0], features["max_block_ratio"][0] - 1)
+
+    undone = off(qc.patch_features(wide_lr, wide_hr, valid, hr_valid, factor=4))
+    monkeypatch.setattr(qc, "MAX_BLOCK_SHIFT", 0.0)
+    raw = off(qc.patch_features(wide_lr, wide_hr, valid, hr_valid, factor=4))
     monkeypatch.undo()
+    assert raw > 0.07 and raw > undone + 0.03, (raw, undone)
     # a shadow does not move with the offset: its block stays dark
     shaded = hr.copy()
     shaded[..., 80:100, 80:100] *= 0.5
