@@ -11,8 +11,9 @@ and measures, on 32 x 32 LR and 128 x 128 HR clear patches per band (eo_sr.demo.
     Sentinel-2 10 m bands shipped in xarray-spatial, per band; demo HR slopes between -2.8 and
     -2.0 and relative gradients >= 0.4 (published natural-image statistics: Field 1987,
     van der Schaaf and van Hateren 1996; real 2.5 m Deimos-2 farmland, issue #13);
-  * the generation itself: wall time < 60 s, peak memory of the generating process < 500 MB
-    and the world's size on disk < 500 MB.
+  * the generation itself: wall time < 60 s and the world's size on disk < 500 MB (the
+    README's targets, which the issue's "under 60 s and under 500 MB" repeats), peak memory
+    of the generating process < 2 GB (Binder's limit).
 Exits 1 when a target is missed.
 """
 from __future__ import annotations
@@ -33,7 +34,7 @@ t = build_world(Path(sys.argv[1]), sys.argv[2], int(sys.argv[3]), progress=False
 t["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 print(json.dumps(t))
 """
-MAX_SECONDS, MAX_PEAK_MB, MAX_DISK_MB = 60.0, 500.0, 500.0
+MAX_SECONDS, MAX_PEAK_MB, MAX_DISK_MB = 60.0, 2048.0, 500.0
 
 
 def build_fresh(root: Path, size: str, seed: int) -> dict:

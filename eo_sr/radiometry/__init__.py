@@ -21,7 +21,9 @@ atmospheric conditions, viewing angles and processing. Before an SR model can le
 
 Everything is importable from here; the code lives in :mod:`eo_sr.radiometry.histogram`
 (matching), :mod:`eo_sr.radiometry.normalize` (statistics), :mod:`eo_sr.radiometry.clouds` and
-:mod:`eo_sr.radiometry.degrade`.
+:mod:`eo_sr.radiometry.degrade`; :mod:`eo_sr.radiometry.relation` fits a band's linear relation
+between the two sensors, with which :func:`match_to_bicubic` extends its map to unfitted pixels
+beyond the fitted ones.
 :func:`upsample_bicubic` and :func:`bicubic_matrix` are :mod:`eo_sr.bicubic`'s, re-exported.
 
 Masks follow one convention throughout: **True means valid** (use the pixel). A cloud mask
