@@ -12,7 +12,9 @@
 - :mod:`eo_sr.learn.projection`: the low-pass projection that makes an output degrade exactly to its
   LR input;
 - :mod:`eo_sr.learn.losses`: masked L1, MSE and SSIM, the band-mean and perceptual terms, and
-  :class:`~eo_sr.learn.losses.CompositeLoss` (shift-aware with a ShiftNet).
+  :class:`~eo_sr.learn.losses.CompositeLoss` (shift-aware with a ShiftNet);
+- :mod:`eo_sr.learn.checkpoint`: checkpoints that ``torch.load(..., weights_only=True)`` reads,
+  with the model's config, the normalisation statistics and the store's checksum.
 
 ``import eo_sr.learn`` imports no torch: the names below load their submodule on first use.
 """
@@ -25,8 +27,9 @@ _NAMES = {
     "Bicubic": "baselines", "Lanczos": "baselines", "SRCNN": "srcnn", "ResidualSR": "residual",
     "HighResNet": "highresnet", "ShiftNet": "shiftnet", "lanczos_shift": "resampling",
     "LowPassProjection": "projection", "CompositeLoss": "losses",
+    "Checkpoint": "checkpoint", "save_checkpoint": "checkpoint", "load_checkpoint": "checkpoint",
 }
-_SUBMODULES = {"base", "baselines", "highresnet", "losses", "projection", "registry", "resampling", "residual",
+_SUBMODULES = {"base", "baselines", "checkpoint", "highresnet", "losses", "projection", "registry", "resampling", "residual",
                "shiftnet", "srcnn"}
 
 __all__ = sorted(_NAMES) + sorted(_SUBMODULES)
