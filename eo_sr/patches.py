@@ -301,7 +301,9 @@ def cut_pair(hr_item, lr_items, config: PatchConfig, *, lr_res: float | None = N
         if config.match_consistent_only and lr_ok.mean() > 0.05:
             same = radiometry.consistent_pixels(np.nan_to_num(hr_data), np.nan_to_num(lr_data[0]), factor=f,
                                                 hr_mask=hr_ok, lr_mask=fits[0])
-            same |= _open_water(lr_data[0], bands) & fits[0]
+            if "nir" in bands and "green" in bands:  # lakes are off the fields' line: fit them too
+                same |= radiometry.open_water(np.nan_to_num(lr_data[0]), green=bands.index("green"),
+                                              nir=bands.index("nir")) & fits[0]
             if same.sum() >= 0.25 * fits[0].sum():  # else no one relation holds for most pixels: fit them all
                 fits.insert(0, same)
         if lr_ok.mean() > 0.05:
@@ -327,25 +329,6 @@ def cut_pair(hr_item, lr_items, config: PatchConfig, *, lr_res: float | None = N
     out.timings = {"read_lr": t1 - t0, "read_reproject_hr": t2 - t1, "radiometry": t3 - t2,
                    "coregistration": t4 - t3, "crop": clock() - t4}
     return out
-
-
-#: Near-infrared reflectance below which a clear LR pixel darker in NIR than in green is open water.
-WATER_NIR = 0.05
-
-
-def _open_water(lr: np.ndarray, bands) -> np.ndarray:
-    """Open water in an LR frame ``(B, h, w)``: dark in the near infrared, darker than in green.
-
-    Water has its own colour, off the line that fields and soil follow between the two
-    sensors, so :func:`eo_sr.radiometry.consistent_pixels` leaves lakes out; fitted without
-    them, the histogram match has nothing to map a lake's HR values to and brightens it
-    several times. A cloud's shadow does not bring a field's NIR this low, so water can be
-    fitted safely.
-    """
-    if "nir" not in bands or "green" not in bands:
-        return np.zeros(lr.shape[1:], bool)
-    nir, green = np.nan_to_num(lr[bands.index("nir")]), np.nan_to_num(lr[bands.index("green")])
-    return (nir < WATER_NIR) & (nir < green)
 
 
 def _tile(lr_data, hr_data, lr_valid, lr_clear, hr_valid, hr_cloud, lr_grid, config, *, info):

@@ -134,7 +134,8 @@ def patch_features(lr: np.ndarray, hr: np.ndarray, lr_valid: np.ndarray, hr_vali
     m = mask[:, None]
     hr_mean = (hr * m).sum(axis=(1, 2, 3)) / np.maximum(m.sum(axis=(1, 2, 3)) * hr.shape[1], 1)
     up_mean = (up * m).sum(axis=(1, 2, 3)) / np.maximum(m.sum(axis=(1, 2, 3)) * hr.shape[1], 1)
-    dy, dx, peak = batch_phase_shift(up.mean(axis=1), hr.mean(axis=1))
+    hr_grey = hr.mean(axis=1)
+    dy, dx, peak = batch_phase_shift(up.mean(axis=1), hr_grey)
     # Blocks are compared after undoing the pair's own small offset: a road or a shore that
     # sits a pixel apart in the two images would otherwise make its block look 20-30 %
     # brighter or darker, while a shadow or a cloud does not move with the offset.
@@ -148,13 +149,13 @@ def patch_features(lr: np.ndarray, hr: np.ndarray, lr_valid: np.ndarray, hr_vali
         return x.reshape(n, k, block, k, block).mean(axis=(2, 4)).reshape(n, -1)
 
     w = blocks(mask.astype(np.float32))
-
+    up_grey = up.mean(axis=1)
     floor = DARK_FLOOR * data_range
 
     def block_ratio(morph):  # HR over LR block brightness after a grey closing or opening
         size = (1, object_px, object_px)
-        hr_b = blocks(morph(hr.mean(axis=1), size=size) * mask) / np.maximum(w, 1e-6)
-        up_b = blocks(morph(up.mean(axis=1), size=size) * mask) / np.maximum(w, 1e-6)
+        hr_b = blocks(morph(hr_grey, size=size) * mask) / np.maximum(w, 1e-6)
+        up_b = blocks(morph(up_grey, size=size) * mask) / np.maximum(w, 1e-6)
         return np.where(w > 0.5, (hr_b + floor) / (up_b + floor), 1.0)
 
     dark, bright = block_ratio(ndimage.grey_closing), block_ratio(ndimage.grey_opening)

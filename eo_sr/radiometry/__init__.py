@@ -12,8 +12,8 @@ atmospheric conditions, viewing angles and processing. Before an SR model can le
   rescale bands robustly (median, or 1st/99th percentile) with statistics computed once over a
   tile or a region, stored as JSON and reused at inference;
 - :func:`consistent_pixels` finds the pixels where HR and LR agree (a fitting mask when an
-  unmasked cloud shadow darkens HR), and :func:`blue_threshold_cloud_mask` finds clouds on
-  sensors without a cloud mask; :func:`cloud_fractions` gives the cloud fraction of every
+  unmasked cloud shadow darkens HR; add :func:`open_water`, which it leaves out), and
+  :func:`blue_threshold_cloud_mask` finds clouds on sensors without a cloud mask; :func:`cloud_fractions` gives the cloud fraction of every
   frame of a mask time series (SCL, QA_PIXEL or boolean); :func:`eo_sr.qc.flag_shadow_neighbours`
   flags patches next to cloudy patches of the same acquisition (shadows fall near clouds);
 - :func:`degrade` simulates the LR image of an HR image (Wald's protocol: the LR sensor's PSF,
@@ -32,7 +32,8 @@ Masks follow one convention throughout: **True means valid** (use the pixel). A 
 from __future__ import annotations
 
 from eo_sr.bicubic import bicubic_matrix, upsample_bicubic
-from eo_sr.radiometry.clouds import blue_threshold_cloud_mask, cloud_fractions, consistent_pixels
+from eo_sr.radiometry.clouds import (blue_threshold_cloud_mask, cloud_fractions, consistent_pixels,
+                                     open_water)
 from eo_sr.radiometry.degrade import MTF_AT_NYQUIST, degrade, psf_sigma_from_mtf
 from eo_sr.radiometry.histogram import DEFAULT_N_BINS, match_histograms, match_to_bicubic
 from eo_sr.radiometry.normalize import NormStats, compute_norm_stats, denormalize, normalize
@@ -51,6 +52,7 @@ __all__ = [
     "match_histograms",
     "match_to_bicubic",
     "normalize",
+    "open_water",
     "psf_sigma_from_mtf",
     "upsample_bicubic",
 ]

@@ -100,6 +100,36 @@ def consistent_pixels(hr, lr, *, factor: int, hr_mask=None, lr_mask=None, tolera
     return out.reshape(h, w)
 
 
+#: Near-infrared reflectance below which a pixel darker in NIR than in green is open water.
+WATER_NIR = 0.05
+
+
+def open_water(image, *, green: int, nir: int, threshold: float = WATER_NIR) -> np.ndarray:
+    """Open water: dark in the near infrared, and darker there than in green.
+
+    Water has its own colour, off the line that fields and soil follow between two
+    sensors, so :func:`consistent_pixels` leaves lakes out; a histogram match fitted
+    without them has nothing to map a lake's values to and brightens it several times.
+    A cloud's shadow does not bring a field's NIR this low, so water can be fitted safely:
+    add this mask to the consistent pixels.
+
+    Parameters
+    ----------
+    image : ndarray, shape (B, H, W)
+        Reflectance.
+    green, nir : int
+        Indices of the green and near-infrared bands.
+    threshold : float, optional
+        NIR reflectance below which a pixel can be water (default 0.05).
+
+    Returns
+    -------
+    ndarray of bool, shape (H, W)
+    """
+    image = np.asarray(image)
+    return (image[nir] < threshold) & (image[nir] < image[green])
+
+
 def blue_threshold_cloud_mask(image, *, blue_index=0, threshold: float = 0.2, scale: float = 1.0,
                               offset: float = 0.0, dilation: int = 0, channel_axis=0):
     """Cloud mask by a threshold on the blue band, for sensors that deliver none.
