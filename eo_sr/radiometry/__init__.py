@@ -15,7 +15,8 @@ atmospheric conditions, viewing angles and processing. Before an SR model can le
   unmasked cloud shadow darkens HR; add :func:`open_water`, which it leaves out), and
   :func:`blue_threshold_cloud_mask` finds clouds on sensors without a cloud mask;
   :func:`cloud_fractions` gives the cloud fraction of every frame of a mask time series (SCL,
-  QA_PIXEL or boolean); :func:`eo_sr.qc.flag_shadow_neighbours` flags patches next to cloudy patches of the same acquisition (shadows fall near clouds);
+  QA_PIXEL or boolean); :func:`eo_sr.qc.flag_shadow_neighbours` flags patches next to cloudy
+  patches of the same acquisition (shadows fall near clouds);
 - :func:`degrade` simulates the LR image of an HR image (Wald's protocol: the LR sensor's PSF,
   exact block averaging, noise), for pairs where only HR imagery exists.
 
