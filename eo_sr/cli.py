@@ -159,6 +159,76 @@ def cmd_patches(args) -> int:
     return _report_patches(manifest, args.out)
 
 
+def _train_config(args):
+    """A TrainConfig from --config (training options, or a model's own config) and the flags."""
+    import json
+
+    from eo_sr.learn.train import TrainConfig
+
+    base: dict = {}
+    if args.config:
+        path = Path(args.config)
+        try:
+            base = json.loads(path.read_text())
+        except json.JSONDecodeError as exc:
+            raise EoSrError(f"{path} is not valid JSON ({exc}): give a JSON object of training options") from None
+        if not isinstance(base, dict):
+            raise EoSrError(f"{path} must hold a JSON object of training options, not {type(base).__name__}")
+        if "name" in base:  # a model's config (model.config, or a checkpoint's): its options, not its shape
+            options = {k: v for k, v in base.items() if k not in ("name", "factor", "bands", "frames")}
+            base = {"model": base["name"], "options": options}
+    flags = {"model": args.model, "frames": args.frames, "epochs": args.epochs, "max_minutes": args.max_minutes,
+             "batch_size": args.batch_size, "seed": args.seed, "device": args.device,
+             "max_patches": args.max_patches}
+    base.update({k: v for k, v in flags.items() if v is not None})
+    if args.no_qc:
+        base["qc"] = False
+    if args.quiet:
+        base["progress"] = False
+    return TrainConfig.from_dict(base)
+
+
+def cmd_train(args) -> int:
+    from eo_sr.learn.train import train
+
+    _require_extra("ml")
+    config = _train_config(args)
+    print(f"training {config.model} on {args.store} -> {args.out}")
+    result = train(args.store, config, out=args.out)
+    print(result.summary())
+    try:
+        from eo_sr.viz.training import save_training_figure
+    except ModuleNotFoundError:  # the figure needs the notebooks extra; the run is complete without it
+        return 0
+    print(f"training curves -> {save_training_figure(args.out, title=config.model)}")
+    return 0
+
+
+def cmd_evaluate(args) -> int:
+    import json
+
+    from eo_sr import evaluate
+
+    _require_extra("ml")
+    table, summary = evaluate.evaluate_checkpoint(args.checkpoint, args.store, split=args.split, qc=not args.no_qc,
+                                                  device=args.device, progress=not args.quiet)
+    results = evaluate.report(summary)
+    cols = [c for c in ("model", "n_patches", "psnr_mean", "cpsnr_mean", "ssim_mean", "sam_mean", "cpsnr_gain",
+                        "cpsnr_win_rate") if c in summary.columns]
+    print(summary[cols].to_string(index=False, float_format=lambda v: f"{v:.4f}"))
+    if args.json:
+        out = Path(args.json)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        payload = {"store": str(args.store), "checkpoint": str(args.checkpoint), "split": args.split,
+                   "qc": not args.no_qc, "models": results}
+        out.write_text(json.dumps(payload, indent=1))
+        print(f"results -> {out}")
+    if args.table:
+        table.to_parquet(args.table)
+        print(f"per-patch scores -> {args.table}")
+    return 0
+
+
 def cmd_qc_app(args) -> int:
     """Serve the QC explorer (notebooks/qc_app.ipynb) through Voila inside JupyterLab until Ctrl-C."""
     import os
@@ -347,6 +417,33 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="patch-store", help="store folder (default: %(default)s)")
     p.set_defaults(func=cmd_patches)
 
+    p = sub.add_parser("train", help="train an SR model on a patch store (resumes an unfinished run in --out)")
+    p.add_argument("store", help="patch store folder (from 'eo-sr patches' or 'eo-sr quickstart')")
+    p.add_argument("--model", help="srcnn, residual, highresnet (or bicubic, lanczos); default residual")
+    p.add_argument("--out", required=True, help="run folder: best.pt, last.ckpt, metrics.csv, training_curves.png")
+    p.add_argument("--config", help="JSON of training options (TrainConfig fields), or a model config")
+    p.add_argument("--frames", type=int, help="LR frames per sample (multi-frame models; default all stored)")
+    p.add_argument("--epochs", type=int, help="most epochs (default 30)")
+    p.add_argument("--max-minutes", type=float, help="stop after this many minutes of training")
+    p.add_argument("--batch-size", type=int, help="patches per step (default 16)")
+    p.add_argument("--max-patches", type=int, help="train on at most this many patches (quick runs)")
+    p.add_argument("--seed", type=int, help="random seed (default 0)")
+    p.add_argument("--device", choices=["auto", "cpu", "cuda"], help="default auto: CUDA when there is a GPU")
+    p.add_argument("--no-qc", action="store_true", help="train on every patch, not only those QC keeps")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("evaluate", help="score a trained model and bicubic on a split of a patch store")
+    p.add_argument("store", help="patch store folder")
+    p.add_argument("--checkpoint", required=True, help="RUN_DIR/best.pt of 'eo-sr train'")
+    p.add_argument("--split", choices=["train", "val", "test"], default="test", help="default %(default)s")
+    p.add_argument("--json", help="write the results (per model: PSNR, cPSNR, SSIM, SAM, gains, win rates)")
+    p.add_argument("--table", help="write the per-patch scores as Parquet")
+    p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
+    p.add_argument("--no-qc", action="store_true", help="score every patch, not only those QC keeps")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_evaluate)
+
     p = sub.add_parser("qc-app", help="serve the interactive QC explorer (Voila in JupyterLab) until Ctrl-C")
     p.add_argument("--size", choices=["tiny", "default"], default=None,
                    help="demo world size (default: $EO_SR_QC_SIZE, else default)")
@@ -366,12 +463,13 @@ def build_parser() -> argparse.ArgumentParser:
 _FIRST_STEPS = """\
 New to eo-sr? Start with
   eo-sr quickstart          the whole pipeline on the offline demo world (about a minute)
-then run single steps: eo-sr demo, serve, search, index, match, patches (eo-sr COMMAND --help)."""
+then run single steps: eo-sr demo, serve, search, index, match, patches, train, evaluate
+(eo-sr COMMAND --help)."""
 
 
 #: The import names that only an extra installs, and that extra (tests/test_packaging.py keeps
 #: this in step with pyproject.toml).
-EXTRA_OF_IMPORT = {"torch": "ml", "sklearn": "ml", "zarr": "ml",
+EXTRA_OF_IMPORT = {"torch": "ml", "sklearn": "ml", "zarr": "ml", "lightning": "ml",
                    "matplotlib": "notebooks", "ipywidgets": "notebooks", "leafmap": "notebooks",
                    "ipyleaflet": "notebooks", "bqplot": "notebooks", "jupyterlab": "notebooks",
                    "voila": "notebooks"}

@@ -11,6 +11,8 @@ Step 9 of the pipeline: prove that a model beats bicubic, patch by patch, honest
   image) and :func:`band_mean_difference` (did the model keep the LR radiometry?).
 - Per patch: :func:`evaluate_patches` builds one row per patch and model; :func:`summarise` gives the
   mean, spread, gain and :func:`win_rate` over the baseline per model, QC cluster or land-cover class.
+- A trained model on a store's split: :func:`evaluate_checkpoint` (what ``eo-sr evaluate`` runs) and
+  :func:`report`, its figures as JSON.
 
 Inputs are arrays ``(..., B, H, W)`` (LR ``(..., B, H / f, W / f)``), masks are True where valid, and
 ``data_range`` is explicit, as in :mod:`eo_sr.metrics`.
@@ -37,8 +39,8 @@ from eo_sr.errors import InvalidInputError
 from eo_sr.metrics import check_images, mse, psnr, psnr_from_mse, ssim
 from eo_sr.radiometry.degrade import degrade
 
-__all__ = ["HIGHER_IS_BETTER", "band_mean_difference", "consistency", "correctness", "cpsnr", "cssim", "ergas",
-           "evaluate_patches", "sam", "summarise", "win_rate"]
+__all__ = ["HIGHER_IS_BETTER", "REPORTED", "band_mean_difference", "consistency", "correctness", "cpsnr", "cssim",
+           "ergas", "evaluate_checkpoint", "evaluate_patches", "report", "sam", "summarise", "win_rate"]
 
 #: The per-patch scores of :func:`evaluate_patches`, and whether a higher value is better.
 HIGHER_IS_BETTER = {
@@ -877,3 +879,90 @@ def summarise(table, by=("model",), *, scores=None):
             wins = (gain > 0).where(gain.notna())
             parts[f"{key}_win_rate"] = wins.groupby([table[c] for c in by], dropna=False, sort=True).mean()
     return pd.DataFrame(parts).reset_index()
+
+
+#: The scores :func:`report` gives per model.
+REPORTED = ("psnr", "cpsnr", "ssim", "sam", "band_mean_difference", "consistency_psnr")
+
+
+def evaluate_checkpoint(checkpoint, store, *, split: str = "test", qc: bool = True, max_shift: int = 3,
+                        batch_size: int = 16, device: str = "auto", progress: bool = False):
+    """Score a trained model and bicubic on a split of a patch store.
+
+    Parameters
+    ----------
+    checkpoint : path or eo_sr.learn.checkpoint.Checkpoint
+        ``RUN_DIR/best.pt`` of a training run.
+    store : path or eo_sr.store.PatchStore
+    split : {"train", "val", "test"}
+    qc : bool
+        Score the patches QC keeps only (:func:`eo_sr.qc.store_table`); the table gets their
+        QC cluster either way when the store has a QC table.
+    max_shift : int
+        Of :func:`cpsnr`.
+    batch_size, device, progress :
+        Of :func:`eo_sr.learn.predict.predict_split`.
+
+    Returns
+    -------
+    table : pandas.DataFrame
+        :func:`evaluate_patches`'s rows for the model (named after its config) and bicubic, with
+        ``split`` and, when known, ``cluster_name``.
+    summary : pandas.DataFrame
+        :func:`summarise` by model.
+
+    Raises
+    ------
+    InvalidInputError
+        A checkpoint that does not fit the store (bands, factor), an empty split.
+    """
+    from eo_sr.learn.checkpoint import Checkpoint, load_checkpoint
+    from eo_sr.learn.predict import predict_split
+    from eo_sr.store import PatchStore, open_store
+
+    ckpt = checkpoint if isinstance(checkpoint, Checkpoint) else load_checkpoint(checkpoint)
+    store = store if isinstance(store, PatchStore) else open_store(store)
+    keep, clusters = None, None
+    if qc:
+        from eo_sr import qc as qc_mod
+
+        table = qc_mod.store_table(store)
+        keep = qc_mod.keep_ids(table)
+        if "cluster_name" in table.columns:
+            clusters = dict(zip(table["patch_id"], table["cluster_name"]))
+    pred = predict_split(ckpt, store, split, keep=keep, batch_size=batch_size, device=device, progress=progress)
+    extra = {"split": [split] * len(pred.patch_ids)}
+    if clusters is not None:
+        extra["cluster_name"] = [clusters.get(p) for p in pred.patch_ids]
+    name = ckpt.config["name"]
+    table = evaluate_patches(pred.sr, pred.hr, pred.lr, factor=ckpt.config["factor"], data_range=1.0,
+                             masks=pred.mask, model=name, patch_ids=pred.patch_ids, extra_columns=extra,
+                             max_shift=max_shift, psf_sigma=ckpt.config.get("psf_sigma", 0.5))
+    return table, summarise(table)
+
+
+def report(summary) -> dict:
+    """The figures of a :func:`summarise` table by model as plain JSON numbers.
+
+    ``{model: {"n_patches", "<score>" (mean), "<score>_gain", "<score>_win_rate"}}`` for the
+    scores of :data:`REPORTED` it holds; gains and win rates are absent for the baseline.
+    """
+    out = {}
+    for row in summary.to_dict("records"):
+        entry = {"n_patches": int(row["n_patches"])}
+        for key in REPORTED:
+            if f"{key}_mean" not in row:
+                continue
+            entry[key] = _number(row[f"{key}_mean"])
+            for suffix in ("gain", "win_rate"):
+                value = row.get(f"{key}_{suffix}")
+                if value is not None and np.isfinite(value):
+                    entry[f"{key}_{suffix}"] = _number(value)
+        out[str(row["model"])] = entry
+    return out
+
+
+def _number(value) -> float | None:
+    value = float(value)
+    return round(value, 6) if np.isfinite(value) else None
+

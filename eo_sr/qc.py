@@ -873,3 +873,40 @@ def apply_decisions(table, decisions):
     reason = reason.astype(object).mask(manual_keep, None).mask(manual_drop, "manual")
     out["drop_reason"] = reason.where(reason.notna(), None)
     return out
+
+
+def store_table(store, *, decisions: bool = True, progress: bool = False):
+    """The QC table of a patch store by the default recipe, cached in the store.
+
+    Features (:func:`run_qc`), clusters (:func:`cluster`) and the default rules
+    (:func:`apply_rules`), saved as :data:`QC_TABLE_FILE` in the store and reused while it is
+    newer than the manifest and of this QC version; the store's manual decisions
+    (:data:`DECISIONS_FILE`, from the QC explorer) overrule the rules.
+
+    Parameters
+    ----------
+    store : path or eo_sr.store.PatchStore
+    decisions : bool
+        Apply the manual decisions (the QC explorer, which edits them, wants the table without).
+    progress : bool
+
+    Returns
+    -------
+    pandas.DataFrame
+        With ``keep`` and ``drop_reason`` (:func:`keep_ids` gives the patches to train on).
+    """
+    from eo_sr.store import MANIFEST_FILE, PatchStore
+
+    path = Path(store.path if isinstance(store, PatchStore) else store)
+    table_path, manifest_path = path / QC_TABLE_FILE, path / MANIFEST_FILE
+    table = None
+    if table_path.is_file() and table_path.stat().st_mtime >= manifest_path.stat().st_mtime:
+        table = load(table_path, current_only=True)  # None when an older eo-sr computed it
+    if table is None:
+        table, _ = cluster(run_qc(store, progress=progress))
+        table = apply_rules(table)
+        save(table, table_path)
+    if decisions and (path / DECISIONS_FILE).is_file():
+        table = apply_decisions(table, path / DECISIONS_FILE)
+    return table
+

@@ -395,8 +395,7 @@ def _datasets(store, config: TrainConfig, norm_stats: dict):
     if config.qc:
         from eo_sr import qc
 
-        table = qc.apply_rules(qc.run_qc(store, progress=False))
-        keep = qc.keep_ids(table)
+        keep = qc.keep_ids(qc.store_table(store))
     scale = Normalize(norm_stats["lr"], norm_stats["lr"])
     train_tf = Compose([scale, RandomDihedral(seed=config.seed)]) if config.augment else scale
     frames = config.frames or (store.frames if config.multi_frame else 1)
@@ -512,6 +511,8 @@ def train(store, config: TrainConfig | None = None, *, out: str | Path) -> Train
         # in-memory datasets need no loader workers; a small store has few batches per epoch
         warnings.filterwarnings("ignore", message=".*does not have many workers.*")
         warnings.filterwarnings("ignore", message=".*number of training batches.*")
+        # lightning 2.6 with torch >= 2.10, in lightning's own code
+        warnings.filterwarnings("ignore", message=".*isinstance\\(treespec, LeafSpec\\).*")
         trainer.fit(task, train_loader, val_loader, ckpt_path=str(resume) if resumed else None,
                     weights_only=True)
     record["finished"] = True

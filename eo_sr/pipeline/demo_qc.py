@@ -53,7 +53,7 @@ def prepare_demo_qc(size: str = "default", *, seed: int = 0, lr_size: int | None
 
     world = demo.generate(size, seed=seed, progress=progress)
     store = demo_store_dir(size, seed)
-    manifest_path, table_path = store / "manifest.parquet", store / qc.QC_TABLE_FILE
+    manifest_path = store / "manifest.parquet"
     config = patches.PatchConfig(lr_size=lr_size or default_lr_size(size))
     built = read_config(store)
     if built is not None and built.get("lr_size") != config.lr_size:
@@ -66,11 +66,5 @@ def prepare_demo_qc(size: str = "default", *, seed: int = 0, lr_size: int | None
                                        **demo.MATCH_CRITERIA)
         manifest = patches.build_patch_store(result.pairs, {it.id: it for it in world.items()}, store,
                                              config=config, progress=progress, replace_stale=True)
-    table = None
-    if table_path.is_file() and table_path.stat().st_mtime >= manifest_path.stat().st_mtime:
-        table = qc.load(table_path, current_only=True)  # None when an older eo-sr computed it
-    if table is None:
-        table, _ = qc.cluster(qc.run_qc(store, progress=progress))
-        table = qc.apply_rules(table)
-        qc.save(table, table_path)
+    table = qc.store_table(store, decisions=False, progress=progress)
     return DemoQC(world, store, manifest, table)
