@@ -473,6 +473,7 @@ def train(store, config: TrainConfig | None = None, *, out: str | Path) -> Train
         torch.set_num_threads(_cpu_threads())
     norm_stats = store.norm_stats()
     train_set, val_set, frames = _datasets(store, config, norm_stats)
+    L.seed_everything(config.seed, workers=True, verbose=False)  # before the weights are drawn
     options = dict(config.options)
     model = build_model(config.model, factor=store.factor, bands=len(store.bands),
                         frames=frames if config.multi_frame else None, **options)
@@ -499,7 +500,6 @@ def train(store, config: TrainConfig | None = None, *, out: str | Path) -> Train
         precision = "bf16-mixed" if torch.cuda.is_bf16_supported() else "16-mixed"
     resume = run_dir / LAST_FILE
     resumed = resume.is_file()
-    L.seed_everything(config.seed, workers=True, verbose=False)
     _quiet_lightning()
     trainer = L.Trainer(
         accelerator=device, devices=1, precision=precision, max_epochs=config.epochs,
