@@ -294,8 +294,33 @@ def cmd_sensors(args) -> int:
     return 0
 
 
+#: The quickstart's model: a small residual net, trained for a few minutes on 2 CPU cores.
+QUICK_MODEL = {"model": "residual", "options": {"width": 32, "depth": 4}, "epochs": 40, "patience": 6}
+
+
+def _quickstart_train(args, out: Path) -> None:
+    from eo_sr import evaluate
+    from eo_sr.learn.train import TrainConfig, train
+    from eo_sr.store import open_store
+
+    store = open_store(out / "patches")
+    tiny = args.size == "tiny"
+    config = TrainConfig(**{**QUICK_MODEL, "epochs": 3 if tiny else QUICK_MODEL["epochs"]},
+                         max_minutes=args.train_minutes, progress=False)
+    print(f"[6/6] train a small residual net for at most {args.train_minutes:g} min and compare it with bicubic")
+    result = train(store, config, out=out / "run", replace_stale=True)
+    print("      " + result.summary())
+    split = "test" if "test" in store.splits() else "val"  # the tiny world has no test block
+    _, summary = evaluate.evaluate_checkpoint(result.best, store, split=split)
+    scores = evaluate.report(summary)[config.model]
+    print(f"      {split} split, {scores['n_patches']} QC-kept patches: cPSNR {scores['cpsnr']:.2f} dB, "
+          f"{scores['cpsnr_gain']:+.2f} dB over bicubic, better than bicubic on {scores['cpsnr_win_rate']:.0%} "
+          "of them")
+    print(f"      run -> {out / 'run'} (eo-sr evaluate {out / 'patches'} --checkpoint {result.best})")
+
+
 def cmd_quickstart(args) -> int:
-    """Demo world -> local STAC API -> search -> match -> aligned patch store."""
+    """Demo world -> local STAC API -> search -> match -> aligned patch store -> a small model vs bicubic."""
     from eo_sr import demo, patches, stac
     from eo_sr.paths import cache_dir
     from eo_sr.pipeline.steps import check_output_dir, match_to_files, patches_from_matches, search_to_files
@@ -304,27 +329,30 @@ def cmd_quickstart(args) -> int:
     out = check_output_dir(Path(args.out) if args.out else
                            cache_dir("runs", f"quickstart-{args.size}-seed{args.seed}"))
     t0 = time.perf_counter()
-    print(f"[1/5] demo world ({args.size}, seed {args.seed})")
+    steps = 5 if args.no_train else 6
+    print(f"[1/{steps}] demo world ({args.size}, seed {args.seed})")
     world = _world(args)
     print("      " + world.summary().replace("\n", "\n      "))
-    print("[2/5] local STAC API on 127.0.0.1")
+    print(f"[2/{steps}] local STAC API on 127.0.0.1")
     with demo.serve_world(world) as server:
         print(f"      serving at {server.url} (log {server.log_path})")
         catalog = stac.open_catalog(server)
-        print("[3/5] search over the AOI")
+        print(f"[3/{steps}] search over the AOI")
         n_hr, hr_file = search_to_files(catalog, out, "hr", collections=demo.HR_COLLECTION, aoi=world.bbox,
                                         max_cloud_cover=args.hr_max_cloud)
         n_lr, lr_file = search_to_files(catalog, out, "lr", collections=demo.LR_COLLECTION, aoi=world.bbox)
     print(f"      {n_hr} HR scenes with cloud cover <= {args.hr_max_cloud}% -> {hr_file}")
     print(f"      {n_lr} LR scenes -> {lr_file}")
-    print("[4/5] match HR scenes with LR scenes in space and time")
+    print(f"[4/{steps}] match HR scenes with LR scenes in space and time")
     result = match_to_files(hr_file, lr_file, out / "matches", **demo.MATCH_CRITERIA)
     print("      " + result.summary().replace("\n", "\n      "))
     print(f"      report -> {out / 'matches' / 'match_report.parquet'}")
-    print("[5/5] cut aligned LR/HR patches (32x32 LR, 128x128 HR), histogram-matched, split by space")
+    print(f"[5/{steps}] cut aligned LR/HR patches (32x32 LR, 128x128 HR), histogram-matched, split by space")
     manifest = patches_from_matches(out / "matches", out / "patches", config=patches.PatchConfig(lr_size=32),
                                     replace_stale=True)
     code = _report_patches(manifest, out / "patches")
+    if code == 0 and not args.no_train:
+        _quickstart_train(args, out)
     print(f"done in {time.perf_counter() - t0:.1f} s; outputs in {out}")
     print("next: open notebooks/00_welcome.ipynb, or build the book (see README)")
     return code
@@ -339,6 +367,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_world_args(p)
     p.add_argument("--out", help="output folder (default: <cache>/runs/quickstart-...)")
     p.add_argument("--hr-max-cloud", type=float, default=30.0, help="HR cloud limit in %% (default: %(default)s)")
+    p.add_argument("--train-minutes", type=float, default=3.0,
+                   help="training time of the small model (default: %(default)s)")
+    p.add_argument("--no-train", action="store_true", help="stop after the patch store")
     p.set_defaults(func=cmd_quickstart)
 
     p = sub.add_parser("demo", help="generate the offline demo world (or reuse it)")

@@ -371,7 +371,7 @@ def run_qc(store: str | Path, *, batch: int = 512, progress: bool = True):
               for hr_id, cs in zip(pairs["hr_id"], cells) if cs is not None for c in cs]
     kept = pd.DataFrame({"acquisition_id": table["hr_id"], "row": table["row"] // step,
                          "col": table["col"] // step, "cloud_fraction": 0.0})
-    both = pd.concat([kept, pd.DataFrame(cloudy, columns=kept.columns)], ignore_index=True)
+    both = pd.concat([kept, pd.DataFrame(cloudy, columns=kept.columns)], ignore_index=True) if cloudy else kept
     flags = flag_shadow_neighbours(both, cloud_column="cloud_fraction", threshold=0.5, group="acquisition_id")
     table["shadow_neighbour"] = np.asarray(flags)[: len(table)]
     return table

@@ -172,3 +172,12 @@ def test_train_and_evaluate_cli_write_the_run_and_the_results(store, tmp_path, c
     assert "no checkpoint at" in capsys.readouterr().err
     assert main(["train", str(store), "--out", str(tmp_path / "x"), "--device", "cuda", "--epochs", "1", "--quiet"]) == (
         0 if torch.cuda.is_available() else 2)
+
+
+def test_replace_stale_starts_afresh_and_keeps_other_files(store, tmp_path):
+    run = tmp_path / "run"
+    train(store, TrainConfig(**SMALL, epochs=1), out=run)
+    (run / "notes.txt").write_text("mine")
+    result = train(store, TrainConfig(**SMALL, epochs=2, learning_rate=0.01), out=run, replace_stale=True)
+    assert not result.resumed and list(result.metrics["epoch"]) == [1, 2]
+    assert (run / "notes.txt").read_text() == "mine"

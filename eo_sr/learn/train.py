@@ -420,7 +420,14 @@ class _EpochAugment:
         self.dataset.set_epoch(trainer.current_epoch)
 
 
-def train(store, config: TrainConfig | None = None, *, out: str | Path) -> TrainResult:
+def _remove_run(run_dir: Path) -> None:
+    """Delete the files of a run (only those: a folder the user put other files in keeps them)."""
+    for name in (RUN_FILE, BEST_FILE, LAST_FILE, METRICS_FILE, "training_curves.png"):
+        for path in (run_dir / name, run_dir / (name + ".part")):
+            path.unlink(missing_ok=True)
+
+
+def train(store, config: TrainConfig | None = None, *, out: str | Path, replace_stale: bool = False) -> TrainResult:
     """Train an SR model on a patch store; resume the run in ``out`` when there is one.
 
     Parameters
@@ -432,6 +439,9 @@ def train(store, config: TrainConfig | None = None, *, out: str | Path) -> Train
         The run folder (see the module docstring). A folder of an unfinished run with the same
         configuration and store is resumed from its last finished epoch; a finished run is
         returned as it is.
+    replace_stale : bool
+        Start afresh when ``out`` holds a run of another configuration or store (default:
+        refuse, so that no trained model is lost by mistake).
 
     Returns
     -------
@@ -460,7 +470,13 @@ def train(store, config: TrainConfig | None = None, *, out: str | Path) -> Train
     checksum = store.checksum()
     record = {"config": config.to_dict(), "store": str(store.path), "store_checksum": checksum,
               "eo_sr_version": __version__, "finished": False}
-    old = _check_run_dir(run_dir, record)
+    try:
+        old = _check_run_dir(run_dir, record)
+    except InvalidInputError:
+        if not (replace_stale and (run_dir / RUN_FILE).is_file()):
+            raise
+        _remove_run(run_dir)
+        old = None
     same_budget = old is not None and all(old["config"].get(k) == record["config"][k] for k in ("epochs", "max_minutes"))
     if old is not None and old.get("finished") and same_budget and (run_dir / BEST_FILE).is_file():
         metrics = read_metrics(run_dir)
