@@ -43,10 +43,14 @@ class PatchConfig:
         Resolution factor; None (default): the ratio of the LR and HR sensors' GSDs
         (:func:`eo_sr.sensors.resolution_factor`), see :func:`resolve_config`.
     frames : int
-        LR frames per patch (1 for single-image SR, T for multi-frame).
+        LR frames per patch (1 for single-image SR, T for multi-frame): an HR scene's first
+        ``frames`` partners in the matching strategy's order, then ordered by time distance
+        (frame 0, the closest, is the reference of the histogram match and must be clear over a
+        kept patch; the others are masked where cloudy or without data). An HR scene with fewer
+        partners gets missing frames: no valid pixel, so models skip them.
     bands : tuple of str
     max_nodata : float
-        Largest share of nodata pixels in a kept patch (LR or HR).
+        Largest share of nodata pixels in a kept patch (LR frame 0 or HR).
     max_cloud : float
         Largest share of cloudy pixels in a kept patch (LR frame 0 or HR).
     hr_resampling : str
@@ -267,10 +271,9 @@ def cut_pair(hr_item, lr_items, config: PatchConfig, *, lr_res: float | None = N
     from eo_sr import loading, radiometry
 
     clock = time.perf_counter
-    if len(lr_items) < config.frames:
-        raise InvalidInputError(f"{hr_item.id} has {len(lr_items)} LR partner(s) but frames={config.frames}; "
-                                "match with k >= frames (eo_sr.matching.match_scenes(..., k=...))")
     lr_items = list(lr_items)[: config.frames]
+    if not lr_items:
+        raise InvalidInputError(f"{hr_item.id} has no LR partner: match it first (eo_sr.matching.match_scenes)")
     if config.factor is None or lr_res is None:
         config, lr_res = resolve_config([hr_item], lr_items[0], config, lr_res=lr_res)
     lr_grid, hr_grid = pair_grids(hr_item, lr_items[0], factor=config.factor, lr_res=lr_res)
@@ -284,6 +287,10 @@ def cut_pair(hr_item, lr_items, config: PatchConfig, *, lr_res: float | None = N
     hr_data = hr.values[0].astype(np.float32)  # (B, H, W)
     lr_valid = ~np.isnan(lr_data).any(axis=1)
     lr_clear = lr_valid & ~lr["cloud_mask"].values.astype(bool) if "cloud_mask" in lr.coords else lr_valid
+    if len(lr_items) < config.frames:  # fewer partners than frames: the rest are missing, marked invalid
+        pad = config.frames - len(lr_items)
+        lr_data = np.concatenate([lr_data, np.full((pad, *lr_data.shape[1:]), np.nan, np.float32)])
+        lr_valid, lr_clear = (np.concatenate([a, np.zeros((pad, *a.shape[1:]), bool)]) for a in (lr_valid, lr_clear))
     hr_valid = ~np.isnan(hr_data).any(axis=0)
     if config.hr_cloud_threshold is None:
         hr_cloud = np.zeros_like(hr_valid)
@@ -341,9 +348,11 @@ def _tile(lr_data, hr_data, lr_valid, lr_clear, hr_valid, hr_cloud, lr_grid, con
     cloudy = []  # patch cells dropped for cloud: their neighbours may hold the shadows
     for r in rows:
         for c in cols:
-            lv = lr_valid[:, r:r + s, c:c + s]
+            # frame 0 (the closest in time) is the reference and must be whole; other frames are
+            # masked where they have no data or clouds, not dropped (cloudy revisits still help)
+            lv = lr_valid[0, r:r + s, c:c + s]
             hv = hr_valid[r * f:r * f + S, c * f:c * f + S]
-            if 1 - lv.mean(axis=(1, 2)).min() > config.max_nodata:
+            if 1 - lv.mean() > config.max_nodata:
                 drops["lr_nodata"] += 1
             elif 1 - hv.mean() > config.max_nodata:
                 drops["hr_nodata"] += 1
@@ -450,7 +459,10 @@ def build_patch_store(pairs, items_by_id: dict, out: str | Path, *, config: Patc
         raise InvalidInputError(f"max_pairs must be a positive integer (or None for all pairs), got {max_pairs!r}")
     groups = []
     for hr_id, g in pairs.sort_values(["hr_id", "rank"]).groupby("hr_id", sort=True):
-        groups.append((hr_id, list(g["lr_id"])))
+        chosen = g.iloc[: config.frames]
+        if "delta_days" in chosen.columns:  # the strategy chose them; the model sees them by time distance
+            chosen = chosen.iloc[np.argsort(np.abs(chosen["delta_days"].to_numpy(float)), kind="stable")]
+        groups.append((hr_id, list(chosen["lr_id"])))
     if max_pairs is not None:
         groups = groups[:max_pairs]
     missing = sorted({i for hr_id, lr_ids in groups for i in [hr_id, *lr_ids] if i not in items_by_id})
@@ -556,6 +568,8 @@ def _consolidate(out: Path, pair_table, items_by_id, config: PatchConfig):
                 "index": len(per_split[split]) - 1, "row": int(prow[i]), "col": int(pcol[i]),
                 "hr_datetime": pd.Timestamp(hr.datetime), "lr_datetime": pd.Timestamp(lr0.datetime),
                 "delta_days": (lr0.datetime - hr.datetime).total_seconds() / 86400.0,
+                "lr_delta_days": [(items_by_id[i].datetime - hr.datetime).total_seconds() / 86400.0
+                                  for i in rec.lr_ids],
                 "left": bounds[i, 0], "bottom": bounds[i, 1], "right": bounds[i, 2], "top": bounds[i, 3],
                 "crs": crs, "shift_dy": rec.shift_dy, "shift_dx": rec.shift_dx,
             })

@@ -39,15 +39,17 @@ __all__ = ["STORE_VERSION", "SPLITS", "ARRAYS", "MANIFEST_COLUMNS", "PatchStore"
            "write_splits", "write_table", "write_norm_stats", "remove_store_files"]
 
 #: Written into config.json; a store of another version is rebuilt (cache) or refused (yours).
-STORE_VERSION = "4"  # 2: HR matched on the pixels consistent with LR; 3: norm_stats.json, shards keyed on inputs;
-# 4: open water fitted in the HR match (it is off the fields' line between the sensors)
+STORE_VERSION = "5"  # 2: HR matched on the pixels consistent with LR; 3: norm_stats.json, shards keyed on inputs;
+# 4: open water fitted in the HR match (it is off the fields' line between the sensors);
+# 5: multi-frame: frames ordered by time distance, missing partners padded as invalid frames, lr_delta_days
 SPLITS = ("train", "val", "test")
 #: The arrays of a split: name -> (dtype, axes).
 ARRAYS = {"lr": ("float32", "N, T, B, s, s"), "hr": ("float32", "N, B, S, S"),
           "lr_valid": ("bool", "N, T, s, s"), "hr_valid": ("bool", "N, S, S")}
 #: The manifest's columns, one row per patch.
 MANIFEST_COLUMNS = ("patch_id", "pair_id", "hr_id", "lr_ids", "split", "index", "row", "col", "hr_datetime",
-                    "lr_datetime", "delta_days", "left", "bottom", "right", "top", "crs", "shift_dy", "shift_dx")
+                    "lr_datetime", "delta_days", "lr_delta_days", "left", "bottom", "right", "top", "crs", "shift_dy",
+                    "shift_dx")
 CONFIG_FILE, MANIFEST_FILE, REPORT_FILE, NORM_FILE = "config.json", "manifest.parquet", "pairs.parquet", \
     "norm_stats.json"
 #: What a store build writes, and what steps that read the store derive from it (the QC
@@ -321,7 +323,12 @@ class PatchStore:
         """The georeference of a manifest row: ``patch_id``, ``crs``, ``bounds``, ``dates``, ``bands``."""
         import pandas as pd
 
-        lr_dates = [pd.Timestamp(row["lr_datetime"]).isoformat()]
+        hr_time = pd.Timestamp(row["hr_datetime"])
+        deltas = row.get("lr_delta_days")
+        if deltas is None or not len(deltas):  # stores written by other tools: frame 0's date only
+            lr_dates = [pd.Timestamp(row["lr_datetime"]).isoformat()]
+        else:
+            lr_dates = [(hr_time + pd.Timedelta(days=float(d))).isoformat() for d in deltas]
         return {"patch_id": str(row["patch_id"]), "crs": str(row["crs"]),
                 "bounds": (float(row["left"]), float(row["bottom"]), float(row["right"]), float(row["top"])),
                 "dates": {"hr": pd.Timestamp(row["hr_datetime"]).isoformat(), "lr": lr_dates},

@@ -304,3 +304,39 @@ def test_geometry_and_units_come_from_the_sensors(matched):
     with pytest.raises(InvalidInputError, match="hr_cloud_threshold=0.25 is a blue reflectance.*naip"):
         patches.resolve_config([naip], lr, patches.PatchConfig())
     assert patches.resolve_config([naip], lr, patches.PatchConfig(hr_cloud_threshold=None))[0].factor == 4
+
+
+@pytest.fixture(scope="module")
+def multi_frame(tiny_world, tmp_path_factory):
+    res = matching.match_scenes(tiny_world.items(demo.HR_COLLECTION), tiny_world.items(demo.LR_COLLECTION),
+                                **demo.MULTI_FRAME_CRITERIA)
+    out = tmp_path_factory.mktemp("t8")
+    manifest = patches.build_patch_store(res.pairs, {it.id: it for it in tiny_world.items()}, out,
+                                         config=patches.PatchConfig(lr_size=16, frames=8), progress=False)
+    return res, out, manifest
+
+
+def test_multi_frame_patches_order_frames_by_time_and_pad_missing_partners(multi_frame):
+    from eo_sr.store import open_store
+
+    res, out, manifest = multi_frame
+    assert len(manifest) > 20
+    for row in manifest.itertuples():
+        days = np.abs(row.lr_delta_days)
+        assert (np.diff(days) >= 0).all() and len(days) == len(row.lr_ids) <= 8
+        assert days[0] == pytest.approx(abs(row.delta_days))
+        chosen = res.pairs[res.pairs.hr_id == row.hr_id]
+        assert sorted(row.lr_ids) == sorted(chosen["lr_id"])  # the strategy's partners, reordered
+    store = open_store(out)
+    group = store.arrays("train")
+    rows = store.rows("train")
+    n_frames = rows["lr_ids"].map(len).to_numpy()
+    valid = group["lr_valid"][:][rows["index"].to_numpy()]
+    assert (n_frames < 8).any(), "the tiny world should have HR scenes with fewer than 8 revisits"
+    for v, n in zip(valid, n_frames):
+        assert not v[n:].any()  # padded frames carry no valid pixel
+        assert v[0].all()  # the reference frame is whole over a kept patch
+    partial = valid[:, 1:].mean(axis=(2, 3))
+    assert ((partial > 0) & (partial < 1)).any(), "cloudy revisits are masked per pixel, not dropped"
+    sample = store.place(rows.iloc[0])
+    assert len(sample["dates"]["lr"]) == n_frames[0]

@@ -18,10 +18,10 @@ from functools import cached_property
 from pathlib import Path
 
 from eo_sr.paths import cache_dir
-from eo_sr.demo.scenario import MATCH_CRITERIA, SIZES, check_size_and_seed
+from eo_sr.demo.scenario import MATCH_CRITERIA, MULTI_FRAME_CRITERIA, SIZES, check_size_and_seed
 from eo_sr.errors import InvalidInputError, NotFoundError
 
-__all__ = ["DemoWorld", "generate", "open_world", "serve_world", "SIZES", "MATCH_CRITERIA",
+__all__ = ["DemoWorld", "generate", "open_world", "serve_world", "SIZES", "MATCH_CRITERIA", "MULTI_FRAME_CRITERIA",
            "LR_COLLECTION", "HR_COLLECTION"]
 
 LR_COLLECTION = "demo-s2-l2a"

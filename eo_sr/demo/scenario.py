@@ -15,6 +15,9 @@ from eo_sr.errors import InvalidInputError, UnknownNameError
 
 # The criteria under which the roles below have their expected outcome.
 MATCH_CRITERIA = {"max_days": 3.0, "max_cloud_cover": 20.0, "min_coverage": 0.9}
+#: Multi-frame stores (T up to 8): every revisit within a month, cloudier ones allowed (their
+#: clouds are masked per pixel), the best 8 by time, cloud and coverage.
+MULTI_FRAME_CRITERIA = {"max_days": 30.0, "max_cloud_cover": 40.0, "min_coverage": 0.9, "strategy": "best_k", "k": 8}
 
 LR_TIME = timedelta(hours=8, minutes=35)  # Sentinel-2 passes Cyprus at about 08:35 UTC
 HR_TIME = timedelta(hours=6, minutes=35)  # the HR sensor passes about 2 hours earlier

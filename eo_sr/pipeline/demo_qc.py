@@ -17,11 +17,11 @@ def default_lr_size(size: str) -> int:
     return 16 if size == "tiny" else 32
 
 
-def demo_store_dir(size: str, seed: int = 0) -> Path:
-    """Where notebook 07 and the QC app keep the demo patch store."""
+def demo_store_dir(size: str, seed: int = 0, frames: int = 1) -> Path:
+    """Where notebook 07 and the QC app keep the demo patch store (multi-frame stores beside it)."""
     from eo_sr.paths import cache_dir
 
-    return cache_dir("notebooks", "07", size, f"seed{seed}")
+    return cache_dir("notebooks", "07", size, f"seed{seed}" + (f"-T{frames}" if frames > 1 else ""))
 
 
 @dataclass
@@ -34,11 +34,12 @@ class DemoQC:
     table: object
 
 
-def prepare_demo_qc(size: str = "default", *, seed: int = 0, lr_size: int | None = None,
+def prepare_demo_qc(size: str = "default", *, seed: int = 0, lr_size: int | None = None, frames: int = 1,
                     progress: bool = False) -> DemoQC:
     """Build (or reuse) the demo patch store and its QC table.
 
-    Matches the demo world's scenes with :data:`eo_sr.demo.MATCH_CRITERIA`, cuts the
+    Matches the demo world's scenes with :data:`eo_sr.demo.MATCH_CRITERIA` (for ``frames`` > 1:
+    :data:`eo_sr.demo.MULTI_FRAME_CRITERIA`, with ``k = frames``), cuts the
     pairs into a store under :func:`demo_store_dir`, and runs QC (features,
     clusters, default rules), saved as ``qc_table.parquet`` in the store and reused
     while it is newer than the manifest.
@@ -52,9 +53,10 @@ def prepare_demo_qc(size: str = "default", *, seed: int = 0, lr_size: int | None
     from eo_sr.store import open_store, read_config
 
     world = demo.generate(size, seed=seed, progress=progress)
-    store = demo_store_dir(size, seed)
+    store = demo_store_dir(size, seed, frames)
     manifest_path = store / "manifest.parquet"
-    config = patches.PatchConfig(lr_size=lr_size or default_lr_size(size))
+    config = patches.PatchConfig(lr_size=lr_size or default_lr_size(size), frames=frames)
+    criteria = demo.MATCH_CRITERIA if frames == 1 else {**demo.MULTI_FRAME_CRITERIA, "k": frames}
     built = read_config(store)
     if built is not None and built.get("lr_size") != config.lr_size:
         raise InvalidInputError(f"{store} holds patches of {built.get('lr_size')} LR pixels, not {config.lr_size}: "
@@ -63,7 +65,7 @@ def prepare_demo_qc(size: str = "default", *, seed: int = 0, lr_size: int | None
         manifest = open_store(store).manifest
     else:
         result = matching.match_scenes(world.items(demo.HR_COLLECTION), world.items(demo.LR_COLLECTION),
-                                       **demo.MATCH_CRITERIA)
+                                       **criteria)
         manifest = patches.build_patch_store(result.pairs, {it.id: it for it in world.items()}, store,
                                              config=config, progress=progress, replace_stale=True)
     table = qc.store_table(store, decisions=False, progress=progress)
