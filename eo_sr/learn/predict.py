@@ -102,8 +102,10 @@ def predict_split(checkpoint, store, split: str = "test", *, keep=None, batch_si
     dataset = PatchDataset(store, split, frames=frames, keep=keep,
                            transforms=Normalize(stats, stats))
     if len(dataset) == 0:
+        held = [s for s in store.splits() if s != split]
         raise InvalidInputError(f"the store's {split} split has no patch to score"
-                                f"{' among those kept' if keep is not None else ''}")
+                                f"{' among those QC keeps' if keep is not None else ''}: score another split "
+                                f"(it holds {', '.join(held) or 'none'}; --split), or build a larger store")
     offset = torch.tensor(stats["offset"], dtype=torch.float32)[:, None, None]
     scale = torch.tensor(stats["scale"], dtype=torch.float32)[:, None, None]
     model = ckpt.model.to(device).eval()
