@@ -181,3 +181,19 @@ def test_replace_stale_starts_afresh_and_keeps_other_files(store, tmp_path):
     result = train(store, TrainConfig(**SMALL, epochs=2, learning_rate=0.01), out=run, replace_stale=True)
     assert not result.resumed and list(result.metrics["epoch"]) == [1, 2]
     assert (run / "notes.txt").read_text() == "mine"
+
+
+def test_the_perceptual_term_uses_an_encoder_trained_on_the_stores_hr_patches(store, tmp_path):
+    from eo_sr.learn.encoder import DomainEncoder, load_encoder, train_encoder
+
+    config = TrainConfig(**{**SMALL, "loss": {"l1": 1.0, "perceptual": 0.1}}, epochs=1, encoder_minutes=0.05)
+    result = train(store, config, out=tmp_path / "run")
+    assert "train_perceptual" in result.metrics and result.metrics["train_perceptual"].gt(0).all()
+    encoder = load_encoder(tmp_path / "run" / "encoder.pt")  # weights_only=True inside
+    assert isinstance(encoder, DomainEncoder) and not any(p.requires_grad for p in encoder.parameters())
+    feats = encoder(torch.rand(2, 4, 64, 64))
+    assert [f.shape[-1] for f in feats] == [64, 32]
+    # reused while the store is the same, not retrained
+    mtime = (tmp_path / "run" / "encoder.pt").stat().st_mtime_ns
+    train_encoder(store, out=tmp_path / "run" / "encoder.pt", minutes=0.05)
+    assert (tmp_path / "run" / "encoder.pt").stat().st_mtime_ns == mtime

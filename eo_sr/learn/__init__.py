@@ -14,7 +14,10 @@
 - :mod:`eo_sr.learn.losses`: masked L1, MSE and SSIM, the band-mean and perceptual terms, and
   :class:`~eo_sr.learn.losses.CompositeLoss` (shift-aware with a ShiftNet);
 - :mod:`eo_sr.learn.checkpoint`: checkpoints that ``torch.load(..., weights_only=True)`` reads,
-  with the model's config, the normalisation statistics and the store's checksum.
+  with the model's config, the normalisation statistics and the store's checksum;
+- :mod:`eo_sr.learn.encoder`: a feature encoder trained on the store's HR patches (the perceptual term);
+- :mod:`eo_sr.learn.train`: :func:`~eo_sr.learn.train.train` on a patch store (Lightning), resumable;
+- :mod:`eo_sr.learn.predict`: a store's split through a checkpoint, in reflectance.
 
 ``import eo_sr.learn`` imports no torch: the names below load their submodule on first use.
 """
@@ -28,9 +31,11 @@ _NAMES = {
     "HighResNet": "highresnet", "ShiftNet": "shiftnet", "lanczos_shift": "resampling",
     "LowPassProjection": "projection", "CompositeLoss": "losses",
     "Checkpoint": "checkpoint", "save_checkpoint": "checkpoint", "load_checkpoint": "checkpoint",
+    "TrainConfig": "train", "predict_split": "predict", "DomainEncoder": "encoder",
+    "train_encoder": "encoder",
 }
-_SUBMODULES = {"base", "baselines", "checkpoint", "highresnet", "losses", "projection", "registry", "resampling", "residual",
-               "shiftnet", "srcnn"}
+_SUBMODULES = {"base", "baselines", "checkpoint", "encoder", "highresnet", "losses", "predict", "projection",
+               "registry", "resampling", "residual", "shiftnet", "srcnn"}
 
 __all__ = sorted(_NAMES) + sorted(_SUBMODULES)
 

@@ -47,6 +47,7 @@ DEVICES = ("auto", "cpu", "cuda")
 MIN_FRAME_VALID = 0.5
 
 RUN_FILE, BEST_FILE, LAST_FILE, METRICS_FILE = "run.json", "best.pt", "last.ckpt", "metrics.csv"
+ENCODER_FILE = "encoder.pt"
 #: The fields of :class:`TrainConfig` that may change between a run and its resumption.
 RESUMABLE_CHANGES = ("epochs", "max_minutes", "patience", "device", "progress")
 
@@ -65,8 +66,14 @@ class TrainConfig:
         LR frames per sample (default: 1 for single-frame models, all the store has for multi-frame ones).
     loss : dict
         Weights of :class:`eo_sr.learn.losses.CompositeLoss`'s terms.
-    shiftnet : bool, optional
-        Register outputs to targets with a ShiftNet trained alongside (default: for multi-frame models).
+    shiftnet : bool
+        Register outputs to targets with a ShiftNet trained alongside, as HighRes-Net does (default
+        False: on the demo world, HighRes-Net trained 3 minutes with it gained 0.0 dB cPSNR over
+        bicubic, without it +0.28 dB; ``benchmarks/bench_models.py`` has the ablation).
+    encoder : str, optional
+        For a ``perceptual`` loss term: an encoder file (:func:`eo_sr.learn.encoder.train_encoder`);
+        default: one trained on the store's HR patches for ``encoder_minutes``, kept in the run folder.
+    encoder_minutes : float
     epochs, batch_size, learning_rate, weight_decay : int, int, float, float
     max_minutes : float, optional
         Stop after this much training time (a resumed run counts the time it already had).
@@ -92,7 +99,9 @@ class TrainConfig:
     options: dict = field(default_factory=dict)
     frames: int | None = None
     loss: dict = field(default_factory=lambda: {"l1": 1.0, "band_mean": 0.1})
-    shiftnet: bool | None = None
+    shiftnet: bool = False
+    encoder: str | None = None
+    encoder_minutes: float = 1.0
     epochs: int = 30
     batch_size: int = 16
     learning_rate: float = 1e-3
@@ -422,7 +431,7 @@ class _EpochAugment:
 
 def _remove_run(run_dir: Path) -> None:
     """Delete the files of a run (only those: a folder the user put other files in keeps them)."""
-    for name in (RUN_FILE, BEST_FILE, LAST_FILE, METRICS_FILE, "training_curves.png"):
+    for name in (RUN_FILE, BEST_FILE, LAST_FILE, METRICS_FILE, ENCODER_FILE, "training_curves.png"):
         for path in (run_dir / name, run_dir / (name + ".part")):
             path.unlink(missing_ok=True)
 
@@ -494,7 +503,13 @@ def train(store, config: TrainConfig | None = None, *, out: str | Path, replace_
     model = build_model(config.model, factor=store.factor, bands=len(store.bands),
                         frames=frames if config.multi_frame else None, **options)
     use_shiftnet = config.multi_frame if config.shiftnet is None else config.shiftnet
-    loss = CompositeLoss(config.loss, shiftnet=ShiftNet() if use_shiftnet else None)
+    encoder = None
+    if config.loss.get("perceptual", 0) > 0:
+        from eo_sr.learn.encoder import load_encoder, train_encoder
+
+        encoder = (load_encoder(config.encoder) if config.encoder else
+                   train_encoder(store, out=run_dir / ENCODER_FILE, seed=config.seed, minutes=config.encoder_minutes))
+    loss = CompositeLoss(config.loss, shiftnet=ShiftNet() if use_shiftnet else None, encoder=encoder)
     baseline = build_model("bicubic", factor=store.factor, bands=len(store.bands), frames=model.frames)
     task = _task_class()(model, loss, baseline, learning_rate=config.learning_rate,
                          weight_decay=config.weight_decay, norm=norm_stats["lr"])
