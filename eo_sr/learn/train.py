@@ -502,14 +502,13 @@ def train(store, config: TrainConfig | None = None, *, out: str | Path, replace_
     options = dict(config.options)
     model = build_model(config.model, factor=store.factor, bands=len(store.bands),
                         frames=frames if config.multi_frame else None, **options)
-    use_shiftnet = config.multi_frame if config.shiftnet is None else config.shiftnet
     encoder = None
     if config.loss.get("perceptual", 0) > 0:
         from eo_sr.learn.encoder import load_encoder, train_encoder
 
         encoder = (load_encoder(config.encoder) if config.encoder else
                    train_encoder(store, out=run_dir / ENCODER_FILE, seed=config.seed, minutes=config.encoder_minutes))
-    loss = CompositeLoss(config.loss, shiftnet=ShiftNet() if use_shiftnet else None, encoder=encoder)
+    loss = CompositeLoss(config.loss, shiftnet=ShiftNet() if config.shiftnet else None, encoder=encoder)
     baseline = build_model("bicubic", factor=store.factor, bands=len(store.bands), frames=model.frames)
     task = _task_class()(model, loss, baseline, learning_rate=config.learning_rate,
                          weight_decay=config.weight_decay, norm=norm_stats["lr"])
