@@ -63,7 +63,9 @@ class TrainConfig:
     options : dict
         The model's own options (``{"width": 32, "depth": 4}``).
     frames : int, optional
-        LR frames per sample (default: 1 for single-frame models, all the store has for multi-frame ones).
+        LR frames per sample (default: 1 for single-frame models, all the store has for multi-frame
+        ones; a single-frame model given several uses its ``frame`` option: the first valid or the
+        median).
     loss : dict
         Weights of :class:`eo_sr.learn.losses.CompositeLoss`'s terms.
     shiftnet : bool
@@ -500,8 +502,8 @@ def train(store, config: TrainConfig | None = None, *, out: str | Path, replace_
     train_set, val_set, frames = _datasets(store, config, norm_stats)
     L.seed_everything(config.seed, workers=True, verbose=False)  # before the weights are drawn
     options = dict(config.options)
-    model = build_model(config.model, factor=store.factor, bands=len(store.bands),
-                        frames=frames if config.multi_frame else None, **options)
+    # single-frame models take T frames too: they pick one (their ``frame`` option: first or median)
+    model = build_model(config.model, factor=store.factor, bands=len(store.bands), frames=frames, **options)
     encoder = None
     if config.loss.get("perceptual", 0) > 0:
         from eo_sr.learn.encoder import load_encoder, train_encoder
