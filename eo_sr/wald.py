@@ -244,8 +244,8 @@ def wald_store(image, out: str | Path, *, factor: int = 4, lr_size: int = 16, st
     hr_id = str(name or image.name or "image")
     lr_id = f"{hr_id}:wald-x{factor}"
     if datetime is None:
-        if "time" in image.coords and image["time"].size == 1:
-            datetime = image["time"].values.item() if image["time"].ndim else image["time"].values
+        if "time" in image.coords and image["time"].size == 1:  # a scalar coordinate (a time dimension is refused)
+            datetime = image["time"].values.reshape(-1)[0]
         else:
             datetime = image.attrs.get("datetime")
     when = pd.Timestamp(datetime) if datetime is not None else pd.NaT

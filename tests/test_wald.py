@@ -238,3 +238,13 @@ def test_bad_images_are_refused(tmp_path):
     for bad, match in cases:
         with pytest.raises(InvalidInputError, match=match):
             wald_store(bad, tmp_path / "s", factor=2, lr_size=8)
+
+
+def test_the_acquisition_time_comes_from_the_image(tmp_path):
+    image = synthetic().assign_coords(time=np.datetime64("2023-06-01T10:30"))
+    manifest = wald_store(image, tmp_path / "s", factor=2, lr_size=8)
+    assert str(manifest["hr_datetime"].iloc[0]) == "2023-06-01 10:30:00" and (manifest["delta_days"] == 0).all()
+    sample = open_store(tmp_path / "s").read_patch(manifest["patch_id"].iloc[0])
+    assert sample["dates"] == {"hr": "2023-06-01T10:30:00", "lr": ["2023-06-01T10:30:00"]}
+    other = wald_store(synthetic(), tmp_path / "t", factor=2, lr_size=8, datetime="2020-01-02")
+    assert str(other["lr_datetime"].iloc[0]) == "2020-01-02 00:00:00"
