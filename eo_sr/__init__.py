@@ -18,7 +18,7 @@ __version__ = "0.1.0"
 
 _SUBMODULES = {"apps", "bicubic", "cli", "dataset", "demo", "errors", "evaluate", "grid", "indexing", "learn",
                "loading", "localapi", "matching", "metrics", "paths", "patches", "pipeline", "qc", "radiometry",
-               "sensors", "stac", "store", "viz"}
+               "sensors", "stac", "store", "viz", "wald"}
 
 __all__ = ["EoSrError", "__version__", *sorted(_SUBMODULES)]
 

@@ -561,3 +561,101 @@ def pixels_equal(a, b) -> bool:
     if ga != gb or a.shape != b.shape:
         return False
     return bool(np.array_equal(np.asarray(a), np.asarray(b), equal_nan=True))
+
+
+# ----------------------------------------------------------------------------- real Sentinel-2 in a wheel
+#: The Sentinel-2 bands xarray-spatial ships (``xrspatial/datasets/sentinel-2/<band>_band.nc``):
+#: band -> its pixel size in metres. The 10 m bands share one 200 x 300 grid (EPSG:32719); the
+#: 20 m SWIR bands are 200 x 300 pixels too, so they cover a larger area and never mix with them.
+XRSPATIAL_SENTINEL2_BANDS = {"blue": 10.0, "green": 10.0, "red": 10.0, "nir": 10.0, "swir1": 20.0, "swir2": 20.0}
+#: Sentinel-2's quantification value: reflectance = DN / 10000.
+S2_QUANTIFICATION = 10000.0
+
+
+def xrspatial_sentinel2_folder(bands=("blue", "green", "red", "nir")):
+    """xarray-spatial's ``datasets/sentinel-2`` folder, found without importing the package
+    (it pulls numba and datashader); None when it is not installed or lacks one of ``bands``."""
+    import importlib.util
+    from pathlib import Path
+
+    spec = importlib.util.find_spec("xrspatial")
+    if spec is None or spec.origin is None:
+        return None
+    folder = Path(spec.origin).parent / "datasets" / "sentinel-2"
+    return folder if all((folder / f"{b}_band.nc").is_file() for b in bands) else None
+
+
+def real_sentinel2(bands=("blue", "green", "red", "nir")):
+    """The real Sentinel-2 bands that ship with xarray-spatial, as reflectance.
+
+    The files (netCDF3, read with xarray's scipy engine) hold integer-valued digital numbers
+    with ``scales = 1`` and ``offsets = 0`` in their attributes and no processing baseline or
+    date. They are read as ``reflectance = (DN * scales + offsets) / 10000`` (Sentinel-2's
+    quantification value) with **no** BOA offset: 6 % of the green and 1 % of the red DNs are
+    below 1000, which the -1000 offset of baseline 04.00 would turn into negative reflectance,
+    and the medians without it (blue 0.127, green 0.113, red 0.132, nir 0.153, swir1 0.22,
+    EPSG:32719 near 47.8 S 67.7 W: Patagonian steppe) are those of dry, sparsely vegetated
+    land. Blue above green hints at top-of-atmosphere (L1C) rather than surface reflectance;
+    the files do not say.
+
+    Parameters
+    ----------
+    bands : sequence of str
+        Of :data:`XRSPATIAL_SENTINEL2_BANDS`, all at one resolution (the 10 m ``blue``,
+        ``green``, ``red``, ``nir``, or the 20 m ``swir1``, ``swir2``).
+
+    Returns
+    -------
+    xarray.DataArray
+        float32 ``(band, y, x)``, 200 x 300 pixels, band coordinate by name, CRS (EPSG:32719)
+        and transform through rioxarray, ``attrs`` saying where it comes from and its units.
+
+    Raises
+    ------
+    NotFoundError
+        xarray-spatial (in eo-sr's dev extra) is not installed, or lacks a band file.
+    InvalidInputError
+        An unknown band, or bands at different resolutions.
+    """
+    import re
+
+    import rioxarray  # noqa: F401  (registers .rio)
+    import xarray as xr
+
+    from eo_sr.errors import NotFoundError
+
+    bands = [bands] if isinstance(bands, str) else list(bands)
+    unknown = [b for b in bands if b not in XRSPATIAL_SENTINEL2_BANDS]
+    if not bands or unknown:
+        raise InvalidInputError(f"unknown band(s) {unknown}: xarray-spatial ships {list(XRSPATIAL_SENTINEL2_BANDS)}")
+    if len({XRSPATIAL_SENTINEL2_BANDS[b] for b in bands}) > 1:
+        raise InvalidInputError(f"bands {bands} mix 10 m and 20 m pixels (different grids): ask for the 10 m bands "
+                                "blue, green, red, nir or the 20 m bands swir1, swir2")
+    folder = xrspatial_sentinel2_folder(bands)
+    if folder is None:
+        raise NotFoundError("xarray-spatial's Sentinel-2 bands are not installed: pip install 'xarray-spatial>=0.5' "
+                            "(it is in eo-sr's dev extra: pip install -e '.[dev]')")
+    layers, epsg, first = [], None, None
+    for band in bands:
+        with xr.open_dataset(folder / f"{band}_band.nc", engine="scipy") as ds:
+            (var,) = ds.data_vars.values()
+            var = var.load()
+        scale, offset = float(var.attrs.get("scales", 1.0)), float(var.attrs.get("offsets", 0.0))
+        found = re.search(r"epsg:(\d+)", str(var.attrs.get("crs", "")), re.IGNORECASE)
+        if found is None or (epsg is not None and found.group(1) != epsg):
+            raise InvalidInputError(f"{folder / f'{band}_band.nc'} has no EPSG code, or another one than the other "
+                                    f"bands (crs attribute {var.attrs.get('crs')!r})")
+        epsg = found.group(1)
+        if first is None:
+            first = var
+        elif not (np.array_equal(var.x, first.x) and np.array_equal(var.y, first.y)):
+            raise InvalidInputError(f"band {band} is not on the grid of band {bands[0]}")
+        layers.append((var.to_numpy().astype(np.float64) * scale + offset) / S2_QUANTIFICATION)
+    data = np.stack(layers).astype(np.float32)
+    image = xr.DataArray(data, dims=("band", "y", "x"),
+                         coords={"band": bands, "y": first.y.to_numpy(), "x": first.x.to_numpy()},
+                         name="xrspatial-sentinel-2",
+                         attrs={"source": f"xarray-spatial {folder}", "platform": "Sentinel-2",
+                                "units": "reflectance", "reflectance": "DN / 10000 (no BOA offset)",
+                                "gsd": XRSPATIAL_SENTINEL2_BANDS[bands[0]]})
+    return image.rio.write_crs(f"EPSG:{epsg}").rio.write_transform(image.rio.transform(recalc=True))

@@ -514,10 +514,17 @@ def build_patch_store(pairs, items_by_id: dict, out: str | Path, *, config: Patc
 
 
 def _save_norm_stats(out: Path, manifest, config: PatchConfig) -> None:
+    save_norm_stats(out, manifest, bands=config.bands)
+
+
+def save_norm_stats(out: str | Path, manifest, *, bands) -> None:
     """The training split's per-band statistics (1st/99th percentiles over valid pixels),
-    for LR and HR: what a model normalises with, at training and at inference."""
+    for LR and HR: what a model normalises with, at training and at inference. Written as the
+    store's ``norm_stats.json`` (removed when the training split is empty). Every store build
+    (:func:`build_patch_store`, :func:`eo_sr.wald.wald_store`) ends with it."""
     from eo_sr.radiometry import compute_norm_stats
 
+    out = Path(out)
     n = int((manifest["split"] == "train").sum()) if len(manifest) else 0
     target = out / store_io.NORM_FILE
     if n == 0:
@@ -528,7 +535,7 @@ def _save_norm_stats(out: Path, manifest, config: PatchConfig) -> None:
     for name, data, valid in (("lr", train["lr"][:, 0], train["lr_valid"][:, 0]),
                               ("hr", train["hr"][:], train["hr_valid"][:])):
         computed = compute_norm_stats(list(data), mask=list(valid), method="percentile", percentiles=(1, 99))
-        stats[name] = {**computed.to_dict(), "bands": list(config.bands)}
+        stats[name] = {**computed.to_dict(), "bands": list(bands)}
     store_io.write_norm_stats(out, stats)
 
 

@@ -21,7 +21,7 @@ README = PACKAGE.parent / "README.md"
 LAYERS = {
     "core": ("errors", "paths", "sensors", "grid", "bicubic", "metrics", "_arrays"),
     "data access": ("stac", "indexing", "loading", "store", "localapi", "demo"),
-    "processing": ("matching", "radiometry", "patches", "qc"),
+    "processing": ("matching", "radiometry", "patches", "qc", "wald"),
     "learning": ("dataset", "learn", "evaluate", "landcover"),
     "orchestration and faces": ("pipeline", "apps", "cli", "viz"),
 }

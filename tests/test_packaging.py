@@ -29,7 +29,7 @@ EXTRA_OF_MODULE = {
     "eo_sr._arrays": "ml", "eo_sr.bicubic": "ml",  # the batched torch paths
     "eo_sr.metrics": "ml", "eo_sr.store": "ml", "eo_sr.radiometry": "ml", "eo_sr.patches": "ml",
     "eo_sr.qc": "ml", "eo_sr.dataset": "ml", "eo_sr.learn": "ml", "eo_sr.evaluate": "ml",
-    "eo_sr.landcover": "ml", "eo_sr.pipeline.demo_qc": "ml",
+    "eo_sr.landcover": "ml", "eo_sr.pipeline.demo_qc": "ml", "eo_sr.wald": "ml",
     "eo_sr.viz": "notebooks", "eo_sr.apps": "notebooks",
 }
 #: Extras that build on others (notebooks show patches and QC, so they need ml too).

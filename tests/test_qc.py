@@ -236,25 +236,15 @@ S2_REFERENCE_REFLECTANCE = 0.10
 
 @pytest.fixture(scope="module")
 def s2_reflectance() -> np.ndarray:
-    import xarray as xr
+    from eo_sr.loading import real_sentinel2, xrspatial_sentinel2_folder
 
-    spec = importlib.util.find_spec("xrspatial")
-    if spec is None or spec.origin is None:
-        pytest.fail("xarray-spatial is not installed, and its real Sentinel-2 bands are the clean data of the "
-                    "QC tests: pip install 'xarray-spatial>=0.5' (it is in eo-sr's dev extra)", pytrace=False)
-    folder = Path(spec.origin).parent / "datasets" / "sentinel-2"
-    missing = [b for b in S2_BANDS if not (folder / f"{b}_band.nc").is_file()]
-    if missing:
-        pytest.fail(f"xarray-spatial at {folder.parent.parent} lacks datasets/sentinel-2/ band(s) {missing}: "
-                    "install xarray-spatial>=0.5, which ships them", pytrace=False)
-    bands = []
-    for band in S2_BANDS:
-        with xr.open_dataset(folder / f"{band}_band.nc", engine="scipy") as ds:
-            (var,) = ds.data_vars.values()
-            bands.append(var.to_numpy().astype(np.float64))
-    dn = np.stack(bands)
-    assert dn.shape == (4, 200, 300) and 0 < dn.min() < dn.max() < 10000
-    return (dn / 10000).astype(np.float32)  # the files say scale 1, offset 0: reflectance = DN / 10000
+    if xrspatial_sentinel2_folder(S2_BANDS) is None:
+        pytest.fail("xarray-spatial is not installed (or lacks its sentinel-2 bands), and its real Sentinel-2 bands "
+                    "are the clean data of the QC tests: pip install 'xarray-spatial>=0.5' (it is in eo-sr's dev "
+                    "extra)", pytrace=False)
+    image = real_sentinel2(S2_BANDS).to_numpy()  # reflectance = DN / 10000 (the files say scale 1, offset 0)
+    assert image.shape == (4, 200, 300) and 0 < image.min() < image.max() < 1
+    return image
 
 
 def real_pairs(image, *, factor, hr_size=64, stride=8, noise_seed=None):

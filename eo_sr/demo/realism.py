@@ -31,7 +31,6 @@ References
 """
 from __future__ import annotations
 
-import importlib.util
 import math
 from functools import lru_cache
 from pathlib import Path
@@ -388,13 +387,11 @@ def measure_world(world: DemoWorld, *, n: int = 200, seed: int = 0, lr_size: int
 
 # ----------------------------------------------------------------------------- real Sentinel-2
 def sentinel2_folder() -> Path | None:
-    """xarray-spatial's ``datasets/sentinel-2`` folder, found without importing the package
-    (it pulls numba and datashader); None when it is not installed or lacks the bands."""
-    spec = importlib.util.find_spec("xrspatial")
-    if spec is None or spec.origin is None:
-        return None
-    folder = Path(spec.origin).parent / "datasets" / "sentinel-2"
-    return folder if all((folder / f"{b}_band.nc").is_file() for b in BANDS) else None
+    """xarray-spatial's ``datasets/sentinel-2`` folder (:func:`eo_sr.loading.xrspatial_sentinel2_folder`);
+    None when it is not installed or lacks the bands."""
+    from eo_sr.loading import xrspatial_sentinel2_folder
+
+    return xrspatial_sentinel2_folder(BANDS)
 
 
 def sentinel2_patches(*, size: int = LR_PATCH) -> np.ndarray:
@@ -403,26 +400,20 @@ def sentinel2_patches(*, size: int = LR_PATCH) -> np.ndarray:
     Returns
     -------
     numpy.ndarray, shape (n_patches, 4, size, size)
-        Reflectance (the files hold DN with scale 1 and no offset: DN / 10000), bands
-        blue, green, red, nir; 54 patches of 32 pixels from the 200 x 300 pixel scene.
+        Reflectance (:func:`eo_sr.loading.real_sentinel2`: DN / 10000), bands blue, green,
+        red, nir; 54 patches of 32 pixels from the 200 x 300 pixel scene.
 
     Raises
     ------
     NotFoundError
         xarray-spatial (a development dependency of eo-sr) is not installed.
     """
-    import xarray as xr
+    from eo_sr.loading import real_sentinel2
 
-    folder = sentinel2_folder()
-    if folder is None:
+    if sentinel2_folder() is None:
         raise NotFoundError("xarray-spatial's Sentinel-2 bands are not installed: pip install 'xarray-spatial>=0.5' "
                             "(in eo-sr's dev extra); eo_sr.demo.realism.SENTINEL2_REFERENCE holds their statistics")
-    bands = []
-    for band in BANDS:
-        with xr.open_dataset(folder / f"{band}_band.nc", engine="scipy") as ds:
-            (var,) = ds.data_vars.values()
-            bands.append(var.to_numpy().astype(np.float32) / 10000)
-    image = np.stack(bands)
+    image = real_sentinel2(BANDS).to_numpy()
     rows, cols = image.shape[1] // size, image.shape[2] // size
     tiles = image[:, :rows * size, :cols * size].reshape(len(BANDS), rows, size, cols, size)
     return tiles.transpose(1, 3, 0, 2, 4).reshape(rows * cols, len(BANDS), size, size)
