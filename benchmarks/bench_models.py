@@ -40,8 +40,8 @@ MAX_MINUTES = 10.0
 #: The models and their settings (sized for 2 CPU cores).
 MODELS = {
     "srcnn": {"model": "srcnn"},
-    "residual": {"model": "residual", "options": {"width": 48, "depth": 6}},
-    "highresnet": {"model": "highresnet", "options": {"width": 48, "blocks": 2}, "frames": 8},
+    "residual": {"model": "residual", "options": {"width": 32, "depth": 4}},
+    "highresnet": {"model": "highresnet", "options": {"width": 32, "blocks": 2}, "frames": 8},
 }
 ABLATIONS = {
     "residual, no QC filtering": ("residual", {"qc": False}, "store"),
