@@ -258,3 +258,23 @@ def test_shiftnet_is_independent_of_the_band_count_and_scale():
         one = net(sr, hr)
         four = net(sr.repeat(1, 4, 1, 1) * 0.1 + 0.3, hr.repeat(1, 4, 1, 1) * 0.1 + 0.3)
     torch.testing.assert_close(one, four, atol=1e-4, rtol=0)
+
+
+@pytest.mark.parametrize("name", ["residual", "srcnn", "highresnet"])
+def test_standardized_models_follow_a_change_of_brightness_and_gain(name):
+    torch.manual_seed(0)
+    model = build_model(name, factor=4, bands=3, frames=3 if name == "highresnet" else 1, standardize=True).eval()
+    lr = torch.rand(2, 3 if name == "highresnet" else 1, 3, 8, 8)
+    gain, offset = torch.tensor([2.0, 0.5, 1.5])[:, None, None], torch.tensor([0.1, -0.2, 0.3])[:, None, None]
+    with torch.no_grad():
+        a = model(lr)
+        b = model(lr * gain + offset)
+    torch.testing.assert_close(b, a * gain + offset, atol=1e-4, rtol=1e-4)
+    assert model.config["standardize"] is True
+
+
+def test_standardizing_leaves_bicubic_as_it_is():
+    lr = torch.rand(2, 1, 4, 8, 8)
+    with torch.no_grad():
+        torch.testing.assert_close(build_model("bicubic", factor=4, bands=4, standardize=True)(lr),
+                                   build_model("bicubic", factor=4, bands=4)(lr), atol=1e-5, rtol=1e-5)

@@ -155,6 +155,11 @@ class SRModel(nn.Module):
         (:class:`eo_sr.learn.projection.LowPassProjection`; default False).
     psf_sigma : float, optional
         Gaussian PSF sigma of that degradation, in LR pixels (default 0.5, about Sentinel-2's).
+    standardize : bool, optional
+        Run the network on each sample's bands scaled to zero mean and unit spread (over its first
+        valid frame) and scale the output back (default False). The network then sees contrast,
+        not the brightness and gain of the sensor it was trained on, which carries better to
+        other imagery; the linear baselines are unchanged by it.
     **options
         The subclass's own options, kept in :attr:`config`.
 
@@ -167,17 +172,19 @@ class SRModel(nn.Module):
     name = ""
 
     def __init__(self, *, factor: int, bands: int, frames: int = 1, project: bool = False, psf_sigma: float = 0.5,
-                 **options):
+                 standardize: bool = False, **options):
         super().__init__()
         if isinstance(factor, bool) or factor not in FACTORS:
             raise InvalidInputError(f"factor must be one of {FACTORS} (the HR/LR resolution ratio), not {factor!r}")
         self.factor = int(factor)
         self.bands = _positive_int(bands, "bands")
         self.frames = _positive_int(frames, "frames")
-        if not isinstance(project, bool):
-            raise InvalidInputError(f"project must be True or False, not {project!r}")
+        for flag, value in (("project", project), ("standardize", standardize)):
+            if not isinstance(value, bool):
+                raise InvalidInputError(f"{flag} must be True or False, not {value!r}")
+        self.standardize = standardize
         self._config = {"name": self.name, "factor": self.factor, "bands": self.bands, "frames": self.frames,
-                        "project": project, "psf_sigma": float(psf_sigma), **options}
+                        "project": project, "psf_sigma": float(psf_sigma), "standardize": standardize, **options}
         self.projection = None
         if project:
             from eo_sr.learn.projection import LowPassProjection
@@ -198,7 +205,15 @@ class SRModel(nn.Module):
             See :func:`check_frames`.
         """
         lr, mask = check_frames(lr, mask, bands=self.bands, frames=self.frames)
-        sr, base = self.super_resolve(lr, mask)
+        if self.standardize:
+            ref = first_valid(lr, mask)
+            mean = ref.mean(dim=(-2, -1), keepdim=True)
+            spread = ref.std(dim=(-2, -1), keepdim=True).clamp_min(1e-3)
+            lr = (lr - mean[:, None]) / spread[:, None]
+            sr, base = self.super_resolve(lr, mask)
+            sr, base = sr * spread + mean, base * spread + mean
+        else:
+            sr, base = self.super_resolve(lr, mask)
         return sr if self.projection is None else self.projection(sr, base)
 
     def super_resolve(self, lr: torch.Tensor, mask: torch.Tensor):

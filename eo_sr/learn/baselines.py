@@ -30,9 +30,9 @@ class Bicubic(SRModel):
 
     name = "bicubic"
 
-    def __init__(self, *, factor: int, bands: int, frames: int = 1, project: bool = False, psf_sigma: float = 0.5,
+    def __init__(self, *, factor: int, bands: int, frames: int = 1, project: bool = False, psf_sigma: float = 0.5, standardize: bool = False,
                  frame: str = "first"):
-        super().__init__(factor=factor, bands=bands, frames=frames, project=project, psf_sigma=psf_sigma,
+        super().__init__(factor=factor, bands=bands, frames=frames, project=project, psf_sigma=psf_sigma, standardize=standardize,
                          frame=check_choice(frame, FRAME_CHOICES, "frame"))
         self.frame = frame
 
@@ -61,10 +61,10 @@ class Lanczos(SRModel):
 
     name = "lanczos"
 
-    def __init__(self, *, factor: int, bands: int, frames: int = 1, project: bool = False, psf_sigma: float = 0.5,
+    def __init__(self, *, factor: int, bands: int, frames: int = 1, project: bool = False, psf_sigma: float = 0.5, standardize: bool = False,
                  frame: str = "first", a: int = 3):
         check_choice(a, (2, 3, 4, 5), "a (the Lanczos lobes)")
-        super().__init__(factor=factor, bands=bands, frames=frames, project=project, psf_sigma=psf_sigma,
+        super().__init__(factor=factor, bands=bands, frames=frames, project=project, psf_sigma=psf_sigma, standardize=standardize,
                          frame=check_choice(frame, FRAME_CHOICES, "frame"), a=a)
         self.frame, self.a = frame, a
 

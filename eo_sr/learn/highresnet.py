@@ -98,9 +98,9 @@ class HighResNet(SRModel):
 
     name = "highresnet"
 
-    def __init__(self, *, factor: int, bands: int, frames: int = 8, project: bool = False, psf_sigma: float = 0.5,
+    def __init__(self, *, factor: int, bands: int, frames: int = 8, project: bool = False, psf_sigma: float = 0.5, standardize: bool = False,
                  width: int = 32, blocks: int = 2, kernel_size: int = 3, skip: bool = True):
-        super().__init__(factor=factor, bands=bands, frames=frames, project=project, psf_sigma=psf_sigma,
+        super().__init__(factor=factor, bands=bands, frames=frames, project=project, psf_sigma=psf_sigma, standardize=standardize,
                          width=int(width), blocks=int(blocks), kernel_size=int(kernel_size), skip=bool(skip))
         self.skip = bool(skip)
         pad = kernel_size // 2

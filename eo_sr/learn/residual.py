@@ -74,10 +74,10 @@ class ResidualSR(SRModel):
 
     name = "residual"
 
-    def __init__(self, *, factor: int, bands: int, frames: int = 1, project: bool = False, psf_sigma: float = 0.5,
+    def __init__(self, *, factor: int, bands: int, frames: int = 1, project: bool = False, psf_sigma: float = 0.5, standardize: bool = False,
                  frame: str = "first", depth: int = 8, width: int = 32, upsampling: str = "pixelshuffle",
                  skip: bool = True, res_scale: float = 1.0):
-        super().__init__(factor=factor, bands=bands, frames=frames, project=project, psf_sigma=psf_sigma,
+        super().__init__(factor=factor, bands=bands, frames=frames, project=project, psf_sigma=psf_sigma, standardize=standardize,
                          frame=check_choice(frame, FRAME_CHOICES, "frame"), depth=int(depth), width=int(width),
                          upsampling=check_choice(upsampling, UPSAMPLINGS, "upsampling"), skip=bool(skip),
                          res_scale=float(res_scale))

@@ -38,9 +38,9 @@ class SRCNN(SRModel):
 
     name = "srcnn"
 
-    def __init__(self, *, factor: int, bands: int, frames: int = 1, project: bool = False, psf_sigma: float = 0.5,
+    def __init__(self, *, factor: int, bands: int, frames: int = 1, project: bool = False, psf_sigma: float = 0.5, standardize: bool = False,
                  frame: str = "first", n1: int = 64, n2: int = 32, residual: bool = True):
-        super().__init__(factor=factor, bands=bands, frames=frames, project=project, psf_sigma=psf_sigma,
+        super().__init__(factor=factor, bands=bands, frames=frames, project=project, psf_sigma=psf_sigma, standardize=standardize,
                          frame=check_choice(frame, FRAME_CHOICES, "frame"), n1=int(n1), n2=int(n2),
                          residual=bool(residual))
         self.frame, self.residual = frame, bool(residual)
