@@ -1,4 +1,5 @@
 """Checkpoints: round trip, read without pickle, refused when foreign, corrupt or mismatched."""
+import json
 import pickle
 
 import pytest
@@ -72,3 +73,15 @@ def test_data_the_model_was_not_trained_for_is_refused(tmp_path, model):
                             ({"factor": 2}, "upsamples by 4"), ({"store_checksum": "xyz"}, "checksums differ")):
         with pytest.raises(InvalidInputError, match=message):
             ck.check_input(**kwargs)
+
+
+def test_a_checkpoint_from_before_the_standardize_option_loads_without_it(tmp_path):
+    model = build_model("residual", factor=4, bands=4, depth=1, width=8, standardize=False)
+    path = save_checkpoint(tmp_path / "old.pt", model)
+    payload = torch.load(path, weights_only=True)
+    config = json.loads(payload["config"])
+    del config["standardize"]
+    payload["config"] = json.dumps(config)
+    torch.save(payload, path)
+    assert load_checkpoint(path).model.standardize is False
+    assert build_model("residual", factor=4, bands=4).standardize is True  # the networks' default now

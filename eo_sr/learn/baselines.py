@@ -16,7 +16,7 @@ class Bicubic(SRModel):
 
     Parameters
     ----------
-    factor, bands, frames, project, psf_sigma
+    factor, bands, frames, project, psf_sigma, standardize
         As :class:`~eo_sr.learn.base.SRModel`.
     frame : {"first", "median"}, optional
         The first valid frame (the closest in time; default) or the per-pixel median of the
@@ -30,10 +30,10 @@ class Bicubic(SRModel):
 
     name = "bicubic"
 
-    def __init__(self, *, factor: int, bands: int, frames: int = 1, project: bool = False, psf_sigma: float = 0.5, standardize: bool = False,
-                 frame: str = "first"):
-        super().__init__(factor=factor, bands=bands, frames=frames, project=project, psf_sigma=psf_sigma, standardize=standardize,
-                         frame=check_choice(frame, FRAME_CHOICES, "frame"))
+    def __init__(self, *, factor: int, bands: int, frames: int = 1, project: bool = False, psf_sigma: float = 0.5,
+                 standardize: bool = False, frame: str = "first"):
+        super().__init__(factor=factor, bands=bands, frames=frames, project=project, psf_sigma=psf_sigma,
+                         standardize=standardize, frame=check_choice(frame, FRAME_CHOICES, "frame"))
         self.frame = frame
 
     def super_resolve(self, lr, mask):
@@ -46,7 +46,7 @@ class Lanczos(SRModel):
 
     Parameters
     ----------
-    factor, bands, frames, project, psf_sigma
+    factor, bands, frames, project, psf_sigma, standardize
         As :class:`~eo_sr.learn.base.SRModel`.
     frame : {"first", "median"}, optional
         As :class:`Bicubic`.
@@ -61,11 +61,11 @@ class Lanczos(SRModel):
 
     name = "lanczos"
 
-    def __init__(self, *, factor: int, bands: int, frames: int = 1, project: bool = False, psf_sigma: float = 0.5, standardize: bool = False,
-                 frame: str = "first", a: int = 3):
+    def __init__(self, *, factor: int, bands: int, frames: int = 1, project: bool = False, psf_sigma: float = 0.5,
+                 standardize: bool = False, frame: str = "first", a: int = 3):
         check_choice(a, (2, 3, 4, 5), "a (the Lanczos lobes)")
-        super().__init__(factor=factor, bands=bands, frames=frames, project=project, psf_sigma=psf_sigma, standardize=standardize,
-                         frame=check_choice(frame, FRAME_CHOICES, "frame"), a=a)
+        super().__init__(factor=factor, bands=bands, frames=frames, project=project, psf_sigma=psf_sigma,
+                         standardize=standardize, frame=check_choice(frame, FRAME_CHOICES, "frame"), a=a)
         self.frame, self.a = frame, a
 
     def super_resolve(self, lr, mask):

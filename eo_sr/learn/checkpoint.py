@@ -143,6 +143,7 @@ def load_checkpoint(path: str | Path, *, map_location: str = "cpu") -> Checkpoin
         raise InvalidInputError(f"{path} is not an eo-sr checkpoint (format {FORMAT!r} expected): train a model with "
                                 "eo-sr, or convert the weights into one with save_checkpoint")
     config = json.loads(payload["config"])
+    config.setdefault("standardize", False)  # written before the option existed: models ran without it
     model = build_model(**config)
     try:
         model.load_state_dict(payload["state_dict"])

@@ -73,7 +73,7 @@ class HighResNet(SRModel):
 
     Parameters
     ----------
-    factor, bands, frames, project, psf_sigma
+    factor, bands, frames, project, psf_sigma, standardize
         As :class:`~eo_sr.learn.base.SRModel`; the projection (``project=True``) makes the output
         consistent with the reference.
     width : int, optional
@@ -98,10 +98,12 @@ class HighResNet(SRModel):
 
     name = "highresnet"
 
-    def __init__(self, *, factor: int, bands: int, frames: int = 8, project: bool = False, psf_sigma: float = 0.5, standardize: bool = False,
-                 width: int = 32, blocks: int = 2, kernel_size: int = 3, skip: bool = True):
-        super().__init__(factor=factor, bands=bands, frames=frames, project=project, psf_sigma=psf_sigma, standardize=standardize,
-                         width=int(width), blocks=int(blocks), kernel_size=int(kernel_size), skip=bool(skip))
+    def __init__(self, *, factor: int, bands: int, frames: int = 8, project: bool = False, psf_sigma: float = 0.5,
+                 standardize: bool = True, width: int = 32, blocks: int = 2, kernel_size: int = 3,
+                 skip: bool = True):
+        super().__init__(factor=factor, bands=bands, frames=frames, project=project, psf_sigma=psf_sigma,
+                         standardize=standardize, width=int(width), blocks=int(blocks),
+                         kernel_size=int(kernel_size), skip=bool(skip))
         self.skip = bool(skip)
         pad = kernel_size // 2
         self.encoder = nn.Sequential(nn.Conv2d(2 * bands, width, kernel_size, padding=pad), nn.PReLU(),

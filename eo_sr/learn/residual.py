@@ -47,7 +47,7 @@ class ResidualSR(SRModel):
 
     Parameters
     ----------
-    factor, bands, frames, project, psf_sigma
+    factor, bands, frames, project, psf_sigma, standardize
         As :class:`~eo_sr.learn.base.SRModel`.
     frame : {"first", "median"}, optional
         The frame used: the first valid one (the closest in time; default) or the median of the
@@ -74,11 +74,12 @@ class ResidualSR(SRModel):
 
     name = "residual"
 
-    def __init__(self, *, factor: int, bands: int, frames: int = 1, project: bool = False, psf_sigma: float = 0.5, standardize: bool = False,
-                 frame: str = "first", depth: int = 8, width: int = 32, upsampling: str = "pixelshuffle",
-                 skip: bool = True, res_scale: float = 1.0):
-        super().__init__(factor=factor, bands=bands, frames=frames, project=project, psf_sigma=psf_sigma, standardize=standardize,
-                         frame=check_choice(frame, FRAME_CHOICES, "frame"), depth=int(depth), width=int(width),
+    def __init__(self, *, factor: int, bands: int, frames: int = 1, project: bool = False, psf_sigma: float = 0.5,
+                 standardize: bool = True, frame: str = "first", depth: int = 8, width: int = 32,
+                 upsampling: str = "pixelshuffle", skip: bool = True, res_scale: float = 1.0):
+        super().__init__(factor=factor, bands=bands, frames=frames, project=project, psf_sigma=psf_sigma,
+                         standardize=standardize, frame=check_choice(frame, FRAME_CHOICES, "frame"),
+                         depth=int(depth), width=int(width),
                          upsampling=check_choice(upsampling, UPSAMPLINGS, "upsampling"), skip=bool(skip),
                          res_scale=float(res_scale))
         self.frame, self.skip = frame, bool(skip)

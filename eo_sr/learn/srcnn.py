@@ -17,7 +17,7 @@ class SRCNN(SRModel):
 
     Parameters
     ----------
-    factor, bands, frames, project, psf_sigma
+    factor, bands, frames, project, psf_sigma, standardize
         As :class:`~eo_sr.learn.base.SRModel`.
     frame : {"first", "median"}, optional
         The frame used: the first valid one (the closest in time; default) or the median of the
@@ -38,11 +38,11 @@ class SRCNN(SRModel):
 
     name = "srcnn"
 
-    def __init__(self, *, factor: int, bands: int, frames: int = 1, project: bool = False, psf_sigma: float = 0.5, standardize: bool = False,
-                 frame: str = "first", n1: int = 64, n2: int = 32, residual: bool = True):
-        super().__init__(factor=factor, bands=bands, frames=frames, project=project, psf_sigma=psf_sigma, standardize=standardize,
-                         frame=check_choice(frame, FRAME_CHOICES, "frame"), n1=int(n1), n2=int(n2),
-                         residual=bool(residual))
+    def __init__(self, *, factor: int, bands: int, frames: int = 1, project: bool = False, psf_sigma: float = 0.5,
+                 standardize: bool = True, frame: str = "first", n1: int = 64, n2: int = 32, residual: bool = True):
+        super().__init__(factor=factor, bands=bands, frames=frames, project=project, psf_sigma=psf_sigma,
+                         standardize=standardize, frame=check_choice(frame, FRAME_CHOICES, "frame"),
+                         n1=int(n1), n2=int(n2), residual=bool(residual))
         self.frame, self.residual = frame, bool(residual)
         self.body = nn.Sequential(
             nn.Conv2d(bands, n1, 9, padding=4, padding_mode="replicate"), nn.ReLU(inplace=True),
