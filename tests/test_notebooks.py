@@ -48,6 +48,9 @@ EXPECTED_OUTPUTS = {
     "06_radiometry": {"png": 8},
     # the QC explorer nests its map and bqplot scatter in a VBox: counted in the widget state
     "07_quality_control": {"png": 8, "widget_models": {"LeafletMapModel": 1, "FigureModel": 1}},
+    "08_training_models": {"png": 3},
+    # the swipe map: bicubic and SR image overlays, and the AOI outline
+    "09_evaluating_models": {"png": 4, "leaflet_maps": 1},
     "12_your_own_imagery": {"png": 2},
 }
 

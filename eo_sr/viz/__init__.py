@@ -8,7 +8,8 @@ geopandas and matplotlib when first used and leafmap only inside
 only inside :func:`patch_map`. The ipywidgets apps of
 the notebooks live in :mod:`eo_sr.viz.widgets` (imported explicitly: it needs
 ipywidgets); the quality-control figures and explorer in
-:mod:`eo_sr.viz.qc_explorer` (needs ipywidgets; bqplot for the interactive scatter).
+:mod:`eo_sr.viz.qc_explorer` (needs ipywidgets; bqplot for the interactive scatter); the figures of SR results
+(panels, histograms, gain scatter, swipe map) in :mod:`eo_sr.viz.sr` (imported explicitly).
 
 Functions
 ---------
