@@ -400,6 +400,8 @@ def is_current(store: str | Path, config: PatchConfig = PatchConfig(), *, lr_res
         record = store_io.read_config(store)
     except InvalidInputError:
         return False
+    if record is None:  # no store there yet
+        return False
     wanted = _config_record(config, lr_res)
     for key in ("factor", "lr_res"):
         if wanted[key] is None:

@@ -331,13 +331,13 @@ def plot_swipe(left, right, *, split: float = 0.5, names=("bicubic", "SR"), limi
 
 def png_data_url(rgb) -> str:
     """An RGB(A) array ``(H, W, 3|4)`` in 0..1 as a ``data:image/png;base64,...`` URL (no file, no server)."""
-    from PIL import Image
+    from matplotlib.image import imsave  # matplotlib writes PNG itself: no pillow needed
 
     rgb = np.asarray(rgb, dtype=float)
     if rgb.ndim != 3 or rgb.shape[-1] not in (3, 4):
         raise InvalidInputError(f"png_data_url takes an (H, W, 3) or (H, W, 4) array, got {rgb.shape}")
     buf = io.BytesIO()
-    Image.fromarray((np.clip(rgb, 0, 1) * 255).round().astype(np.uint8)).save(buf, format="PNG")
+    imsave(buf, (np.clip(rgb, 0, 1) * 255).round().astype(np.uint8), format="png")
     return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
 
 
