@@ -69,7 +69,7 @@ def _blur(x: torch.Tensor, factor: int) -> torch.Tensor:
 
 
 def train_encoder(store, *, out: str | Path, width: int = 16, minutes: float = 1.0, batch_size: int = 16,
-                  seed: int = 0, noise: float = 0.02) -> DomainEncoder:
+                  seed: int = 0, noise: float = 0.02, store_checksum: str | None = None) -> DomainEncoder:
     """Train a :class:`DomainEncoder` on the HR patches of a store's training split.
 
     Parameters
@@ -83,6 +83,8 @@ def train_encoder(store, *, out: str | Path, width: int = 16, minutes: float = 1
     batch_size, seed : int
     noise : float
         Standard deviation of the added noise, in the store's scaled units.
+    store_checksum : str, optional
+        The store's checksum when the caller has it (computing it reads every array).
 
     Returns
     -------
@@ -94,7 +96,7 @@ def train_encoder(store, *, out: str | Path, width: int = 16, minutes: float = 1
 
     store = store if isinstance(store, PatchStore) else open_store(store)
     out = Path(out)
-    checksum = store.checksum()
+    checksum = store_checksum or store.checksum()
     if out.is_file():
         try:
             encoder, meta = _read(out)

@@ -148,7 +148,7 @@ class TrainConfig:
 
     @property
     def multi_frame(self) -> bool:
-        return MODELS[self.model].name == "highresnet"
+        return self.model == "highresnet"
 
 
 @dataclass
@@ -509,7 +509,8 @@ def train(store, config: TrainConfig | None = None, *, out: str | Path, replace_
         from eo_sr.learn.encoder import load_encoder, train_encoder
 
         encoder = (load_encoder(config.encoder) if config.encoder else
-                   train_encoder(store, out=run_dir / ENCODER_FILE, seed=config.seed, minutes=config.encoder_minutes))
+                   train_encoder(store, out=run_dir / ENCODER_FILE, seed=config.seed, minutes=config.encoder_minutes,
+                                 store_checksum=checksum))
     loss = CompositeLoss(config.loss, shiftnet=ShiftNet() if config.shiftnet else None, encoder=encoder)
     baseline = build_model("bicubic", factor=store.factor, bands=len(store.bands), frames=model.frames)
     task = _task_class()(model, loss, baseline, learning_rate=config.learning_rate,
